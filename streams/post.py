@@ -123,6 +123,11 @@ def parse_post(raw: bytes | None, now: float) -> Post:
     ``now`` (epoch seconds) bounds how far in the future ``created_at`` may be.
     Raises :class:`InvalidPost`; never anything else, whatever the input.
     """
+    return decode_post(raw, now)[0]
+
+
+def decode_post(raw: bytes | None, now: float) -> tuple[Post, dict[str, Any]]:
+    """Like :func:`parse_post`, also returning the decoded JSON object (to forward it unchanged)."""
     if raw is None:
         raise InvalidPost("not_json", "empty message (null value)")
     if len(raw) > MAX_POST_BYTES:
@@ -139,7 +144,7 @@ def parse_post(raw: bytes | None, now: float) -> Post:
         raise InvalidPost("not_json", "nesting too deep") from None
     if not isinstance(obj, dict):
         raise InvalidPost("not_object", f"top level is {type(obj).__name__}, expected object")
-    return post_from_dict(obj, now)
+    return post_from_dict(obj, now), obj
 
 
 def post_from_dict(obj: dict[str, Any], now: float) -> Post:

@@ -1,0 +1,37 @@
+"""Create the project's topics up front, with the configured partition count.
+
+Faust creates its own changelog topics, but the source topics must exist with
+the same number of partitions as the tables built from them (co-partitioning),
+so the worker and ``replay`` create them explicitly rather than trusting the
+broker's auto-creation defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams.config import KafkaSettings
+
+log = logging.getLogger("crisiswatch")
+
+TOPICS = ("posts", "posts.dlq", "posts.by_brand", "incidents")
+
+
+def ensure_topics(kafka: KafkaSettings, names: tuple[str, ...] = TOPICS) -> list[str]:
+    """Create whichever of ``names`` do not exist; return the ones created."""
+    admin = KafkaAdminClient(client_id="crisiswatch-admin", **kafka.kafka_python_kwargs())
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                admin.create_topics([NewTopic(n, kafka.topic_partitions, kafka.replication_factor)
+                                     for n in missing])
+            log.info("created topics %s with %d partitions", ", ".join(missing), kafka.topic_partitions)
+        return missing
+    finally:
+        admin.close()

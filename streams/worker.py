@@ -1,0 +1,34 @@
+"""Start a Faust worker for the config, with the Prometheus endpoint beside it."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from prometheus_client import disable_created_metrics, start_http_server
+
+from streams.app import build_app
+from streams.config import Config
+from streams.topics import ensure_topics
+
+log = logging.getLogger("crisiswatch")
+
+
+def load_negativity_scorer(config: Config):
+    """The configured negativity model (``negativity.model``), or ``None`` before detectors exist."""
+    try:
+        from detectors.negativity import load_scorer
+    except ImportError:
+        return None
+    return load_scorer(config.negativity.model, config.negativity.complaint_threshold)
+
+
+def run_worker(config: Config, loglevel: str = "info") -> int:
+    ensure_topics(config.kafka)
+    app = build_app(config, scorer=load_negativity_scorer(config))
+    disable_created_metrics()  # the _created series double every counter for no use on our boards
+    start_http_server(config.worker.metrics_port)
+    log.info("metrics on :%d/metrics, brands: %s", config.worker.metrics_port, ", ".join(config.brand_names))
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
