@@ -63,9 +63,9 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
         web_enabled=True,
         table_standby_replicas=0,
     )
-    posts = app.topic(POSTS_TOPIC, key_serializer="raw", value_serializer="raw", allow_empty=True)
-    dlq = app.topic(DLQ_TOPIC, key_serializer="raw", value_serializer="raw")
-    by_brand = app.topic(BY_BRAND_TOPIC, key_serializer="raw", value_serializer="json")
+    posts = app.topic(config.kafka.topic(POSTS_TOPIC), key_serializer="raw", value_serializer="raw", allow_empty=True)
+    dlq = app.topic(config.kafka.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="raw")
+    by_brand = app.topic(config.kafka.topic(BY_BRAND_TOPIC), key_serializer="raw", value_serializer="json")
     counts = app.Table(COUNTS_TABLE, default=dict, key_type=str)
 
     bucket_seconds = config.worker.bucket_seconds

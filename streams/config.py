@@ -46,6 +46,12 @@ class KafkaSettings:
     ssl_check_hostname: bool = True
     topic_partitions: int = 4
     replication_factor: int = 1
+    #: Prepended to every topic name, for clusters shared by several deployments (and for tests).
+    topic_prefix: str = ""
+
+    def topic(self, name: str) -> str:
+        """The full name of one of the project's topics (``posts``, ``posts.dlq``, ...)."""
+        return self.topic_prefix + name
 
     def kafka_python_kwargs(self) -> dict[str, Any]:
         """Connection options for kafka-python's ``KafkaProducer`` / ``KafkaConsumer`` / admin client."""
@@ -226,6 +232,7 @@ def parse_config(raw: Any, path: str = DEFAULT_PATH, env: Mapping[str, str] | No
         ssl_check_hostname=v.boolean(k.get("ssl_check_hostname", True), "kafka.ssl_check_hostname"),
         topic_partitions=v.integer(k.get("topic_partitions", 4), "kafka.topic_partitions", 1, 1024),
         replication_factor=v.integer(k.get("replication_factor", 1), "kafka.replication_factor", 1, 16),
+        topic_prefix=env.get("CRISISWATCH_TOPIC_PREFIX") or _topic_prefix(v, k.get("topic_prefix", "")),
     )
     if kafka.security_protocol.startswith("SASL") and not (kafka.sasl_username and kafka.sasl_password):
         v.fail("kafka.sasl_username", "SASL needs sasl_username and a password "
@@ -292,6 +299,12 @@ def parse_config(raw: Any, path: str = DEFAULT_PATH, env: Mapping[str, str] | No
     )
     return Config(path=path, kafka=kafka, worker=worker, negativity=negativity, detectors=detectors,
                   alerts=alerts, brands=tuple(brands), secrets=secrets)
+
+
+def _topic_prefix(v: _Validator, value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._-]*", value):
+        v.fail("kafka.topic_prefix", f"expected letters, digits, '.', '_' or '-', {v._got(value)}")
+    return value
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:

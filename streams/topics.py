@@ -26,7 +26,7 @@ def ensure_topics(kafka: KafkaSettings, names: tuple[str, ...] = TOPICS) -> list
     admin = KafkaAdminClient(client_id="crisiswatch-admin", **kafka.kafka_python_kwargs())
     try:
         existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [kafka.topic(n) for n in names if kafka.topic(n) not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 admin.create_topics([NewTopic(n, kafka.topic_partitions, kafka.replication_factor)

@@ -17,6 +17,7 @@ also works before the project's dependencies are installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -255,10 +256,8 @@ def stop(cfg: BrokerConfig = BrokerConfig(), timeout: float = STOP_TIMEOUT_S) ->
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _tail(path: Path, lines: int = 30) -> str:

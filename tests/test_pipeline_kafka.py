@@ -1,0 +1,114 @@
+"""The backbone on a real Apache Kafka broker: posts in, exact counts out, malformed posts in the DLQ."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.conftest import WorkerProcess, unique_name, write_config
+from tests.kafka_helpers import (
+    expected_counts,
+    make_posts,
+    metric_samples,
+    posts_by_brand_platform,
+    produce,
+    read_topic,
+    table_totals,
+    wait_for,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _matched_only(expected: Counter) -> Counter:
+    return Counter({k: v for k, v in expected.items() if k[0] != "none"})
+
+
+def _with_brand_totals(expected: Counter) -> Counter:
+    """The table's view of ``expected``: per-brand platform counts plus a per-brand ``total``."""
+    out: Counter = Counter()
+    for (brand, platform), n in _matched_only(expected).items():
+        out[(brand, platform)] += n
+        out[(brand, "total")] += n
+    return out
+
+
+@pytest.fixture
+def setup(kafka, tmp_path):
+    name = unique_name("t")
+    config = write_config(tmp_path / "crisiswatch.yaml", kafka, app_id=name, topic_prefix=f"{name}.")
+    return kafka, config, name
+
+
+def test_counts_are_exact_and_malformed_posts_reach_the_dlq(setup, tmp_path, workers):
+    from streams.generate import malformed_examples
+
+    bootstrap, config, name = setup
+    good = make_posts(3000, seed=1)
+    expected = expected_counts(good)
+    bad = malformed_examples()
+    values = [p.raw for p in good[:1500]] + [raw for raw, _ in bad] + [p.raw for p in good[1500:]]
+    worker = WorkerProcess(config, tmp_path).start()
+    workers.append(worker)
+    worker.wait_ready()
+    produce(bootstrap, f"{name}.posts", values)
+
+    wait_for(lambda: posts_by_brand_platform([worker.metrics()]) == expected, 90,
+             "every valid post counted on /metrics")
+    metrics = worker.metrics()
+    dlq_counts = {dict(k)["reason"]: v for k, v in metric_samples(metrics, "crisiswatch_dlq_posts_total").items()}
+    assert dlq_counts == dict(Counter(reason for _, reason in bad))
+
+    changelog = f"{name}-brand_minute_counts-changelog"
+    wait_for(lambda: table_totals(bootstrap, changelog) == _with_brand_totals(expected), 30,
+             "the counts table's changelog to hold the exact counts")
+
+    dead = read_topic(bootstrap, f"{name}.posts.dlq")
+    assert len(dead) == len(bad)
+    received = Counter((r.value, dict(r.headers)["crisiswatch.reason"].decode()) for r in dead)
+    assert received == Counter((raw or b"", reason) for raw, reason in bad)
+    assert all(dict(r.headers)["crisiswatch.detail"] for r in dead)
+
+
+def test_two_workers_share_partitions_and_totals_stay_exact(setup, tmp_path, workers):
+    bootstrap, config, name = setup
+    good = make_posts(4000, seed=2)
+    expected = expected_counts(good)
+    first = WorkerProcess(config, tmp_path).start()
+    second = WorkerProcess(config, tmp_path).start()
+    workers.extend([first, second])
+    first.wait_ready()
+    second.wait_ready()
+    produce(bootstrap, f"{name}.posts", [p.raw for p in good])
+
+    wait_for(lambda: posts_by_brand_platform([first.metrics(), second.metrics()]) == expected, 120,
+             "both workers together to count every post exactly once")
+    each = [sum(posts_by_brand_platform([w.metrics()]).values()) for w in (first, second)]
+    assert all(n > 0 for n in each), f"one worker did no work: {each}"
+    wait_for(lambda: table_totals(bootstrap, f"{name}-brand_minute_counts-changelog")
+             == _with_brand_totals(expected), 30, "exact table counts")
+
+
+def test_restarted_worker_resumes_from_committed_offsets(setup, tmp_path, workers):
+    bootstrap, config, name = setup
+    good = make_posts(4000, seed=3)
+    first_half, second_half = good[:2000], good[2000:]
+    expected_first, expected_second = expected_counts(first_half), expected_counts(second_half)
+    worker = WorkerProcess(config, tmp_path).start()
+    workers.append(worker)
+    worker.wait_ready()
+    produce(bootstrap, f"{name}.posts", [p.raw for p in first_half])
+    wait_for(lambda: posts_by_brand_platform([worker.metrics()]) == expected_first, 90, "first half counted")
+    assert worker.stop() == 0, worker.log_tail()
+
+    produce(bootstrap, f"{name}.posts", [p.raw for p in second_half])  # arrives while no worker runs
+    restarted = WorkerProcess(config, tmp_path).start()
+    workers.append(restarted)
+    restarted.wait_ready()
+    # A clean stop commits its offsets: the new worker reads exactly the second half.
+    wait_for(lambda: posts_by_brand_platform([restarted.metrics()]) == expected_second, 90,
+             "second half counted by the restarted worker")
+    wait_for(lambda: table_totals(bootstrap, f"{name}-brand_minute_counts-changelog")
+             == _with_brand_totals(expected_first + expected_second), 30, "table counts of both halves")
+
