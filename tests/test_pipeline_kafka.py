@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import WorkerProcess, unique_name, write_config
+from streams.localstack import WorkerProcess, write_config
+from tests.conftest import unique_name
 from tests.kafka_helpers import (
     expected_counts,
     make_posts,

@@ -1,0 +1,438 @@
+"""Per-brand volume anomalies: is this bucket's post count unusually high?
+
+The model, in one paragraph. Counts are moved to the square-root scale with
+the Anscombe transform ``sqrt(count + 3/8)``, where Poisson noise has a
+standard deviation of about 0.5 whatever the rate: a jump from 0 to 2 posts
+and a jump from 10,000 to 10,200 are then judged on one ruler, and near-zero
+series need no special case. On that scale the expected value of a bucket is
+an additive Holt-Winters sum ``level + daily[hour] + weekly[hour of week]``,
+and its spread is a robust EWMA of absolute residuals, floored at the Poisson
+0.5, giving the standardised excess ``z = (value - expected) / spread``.
+Finally ``z`` is calibrated against this brand's own history of ``z`` (an
+exponential tail, see :class:`ExceedanceTail`) into a return period: the
+score says how rare the bucket is *for this brand*, and is 0.5 exactly at
+``alert_return_period_hours``.
+
+Why these choices:
+
+* **Time constants are in hours and days, not buckets.** The live stream feeds
+  1-minute buckets and NAB 5-minute ones; every per-observation learning rate
+  is derived from the bucket length (given, or the smallest gap seen so far),
+  so one parameter set behaves the same on both.
+* **Incidents are not learnt.** Residuals are clipped to ``learn_clip_z``
+  spreads before they update anything (Huber's bounded influence), so a
+  two-hour burst moves the baseline by a fraction of a spread, while a
+  genuine, lasting change of level is still absorbed, at a bounded speed.
+* **Bounded state.** Two fixed-size seasonal arrays (24 and 168 slots) and a
+  handful of floats, whatever the history length; JSON via ``to_state``.
+* **Only rises alert.** A crisis shows up as *more* mentions; a drop in volume
+  is an ingestion problem and is watched elsewhere.
+
+Bad input is absorbed rather than raised, because one bad bucket must not stop
+a stream agent: a NaN, infinite or negative count is scored 0 and not learnt;
+a timestamp at or before the last learnt one (a late or repeated bucket) is
+scored against the current state but not learnt; missing buckets are simply
+absent (not imputed as zeros).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Self
+
+from detectors.base import check_range
+
+Observation = tuple[float, float]
+"""``(timestamp in seconds since the epoch, count in the bucket)``."""
+
+POISSON_SPREAD = 0.5
+"""Standard deviation of ``sqrt(X + 3/8)`` for Poisson ``X``: the least spread a count can have."""
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+_EPOCH_WEEKDAY_OFFSET = 3 * DAY  # 1970-01-01 was a Thursday; shift so that weeks start on Monday
+
+
+def anscombe(count: float) -> float:
+    """Variance-stabilising transform of a count: Poisson noise has spread ~0.5 on this scale."""
+    return math.sqrt(count + 0.375)
+
+
+def inverse_anscombe(value: float) -> float:
+    """The count whose transform is ``value`` (0 below the transform of 0)."""
+    return max(0.0, max(value, 0.0) ** 2 - 0.375)
+
+
+def ewma_rate(step_seconds: float, halflife_seconds: float) -> float:
+    """Per-step EWMA weight giving a half-life of ``halflife_seconds`` when steps are ``step_seconds``."""
+    return 1.0 - 0.5 ** (step_seconds / halflife_seconds)
+
+
+def _valid_count(count: float) -> bool:
+    return isinstance(count, int | float) and math.isfinite(count) and count >= 0
+
+
+class SeasonalProfile:
+    """A periodic additive effect, e.g. "Tuesdays at 14:00 run 0.8 above the level".
+
+    The period is cut into ``slots`` equal slots. A time between two slot
+    centres reads (and updates) both, linearly interpolated, so the profile has
+    no step at the top of each hour. Each slot starts as a weighted running
+    mean and turns into an EWMA once it has seen enough (``warm_start``; without
+    it a slot is a plain EWMA from 0, which shrinks a young profile towards "no
+    effect"); ``halflife_periods`` says how many periods back a slot remembers,
+    whatever the bucket length.
+    """
+
+    def __init__(self, period_seconds: float, slots: int, halflife_periods: float,
+                 offset_seconds: float = 0.0, *, warm_start: bool = True) -> None:
+        self.period_seconds = period_seconds
+        self.slots = slots
+        self.halflife_periods = halflife_periods
+        self.offset_seconds = offset_seconds
+        self.warm_start = warm_start
+        self.values = [0.0] * slots
+        self.weights = [0.0] * slots
+
+    @property
+    def slot_seconds(self) -> float:
+        return self.period_seconds / self.slots
+
+    def _neighbours(self, timestamp: float) -> tuple[int, int, float]:
+        """The two slots around ``timestamp`` and the weight of the second one."""
+        position = ((timestamp + self.offset_seconds) % self.period_seconds) / self.slot_seconds - 0.5
+        left = math.floor(position)
+        fraction = position - left
+        return left % self.slots, (left + 1) % self.slots, fraction
+
+    def value_at(self, timestamp: float) -> float:
+        left, right, fraction = self._neighbours(timestamp)
+        return (1.0 - fraction) * self.values[left] + fraction * self.values[right]
+
+    def update(self, timestamp: float, target: float, bucket_seconds: float) -> None:
+        """Move the slots around ``timestamp`` towards ``target`` (one bucket's worth of evidence)."""
+        share = bucket_seconds / self.slot_seconds  # how much of a slot one bucket covers
+        rate = ewma_rate(bucket_seconds, self.slot_seconds * self.halflife_periods)
+        left, right, fraction = self._neighbours(timestamp)
+        for slot, weight in ((left, 1.0 - fraction), (right, fraction)):
+            if weight <= 0.0:
+                continue
+            self.weights[slot] += weight * share
+            step = weight * (max(rate, share / self.weights[slot]) if self.warm_start else rate)
+            self.values[slot] += min(step, 1.0) * (target - self.values[slot])
+
+    def to_state(self) -> dict[str, list[float]]:
+        return {"values": list(self.values), "weights": list(self.weights)}
+
+    def load_state(self, state: dict[str, list[float]]) -> None:
+        if len(state["values"]) != self.slots or len(state["weights"]) != self.slots:
+            raise ValueError(f"seasonal state must have {self.slots} slots")
+        self.values = [float(v) for v in state["values"]]
+        self.weights = [float(w) for w in state["weights"]]
+
+
+class ExceedanceTail:
+    """How often this series exceeds a given surprise ``z``: an exponential (peaks-over-threshold) tail.
+
+    Extreme-value theory says excesses over a high threshold ``u`` follow a
+    generalised Pareto law; its exponential special case needs two numbers:
+    the rate of exceeding ``u`` and the mean excess beyond it. Then
+    ``P(Z > z) = rate * exp(-(z - u) / mean_excess)``. A brand whose volume is
+    bursty by nature gets a long tail, and its everyday bursts stop looking
+    exceptional; a quiet brand's first burst is. Both numbers are EWMAs in
+    time that start from a prior (a bit heavier-tailed than a normal ``z``:
+    ``P(z > 2) = 0.02``, mean excess 0.5) and, with a memory of days, move
+    away from it only as evidence accumulates; there is deliberately no fast
+    "running mean" start, so that the first incident of a young series
+    cannot dominate it. Excesses are clipped to ``excess_clip`` mean excesses
+    when learnt, so one record burst does not make every later one look
+    ordinary.
+    """
+
+    def __init__(self, threshold_z: float, rate_per_step: float, *, prior_rate: float = 0.02,
+                 prior_excess: float = 0.5, excess_clip: float = 3.0) -> None:
+        self.threshold_z = threshold_z
+        self.rate_per_step = rate_per_step
+        self.excess_clip = excess_clip
+        self.exceed_rate = prior_rate
+        self.mean_excess = prior_excess
+
+    def log_tail_probability(self, z: float) -> float:
+        """``log P(Z >= z)`` for this series (at most 0); in logs, as huge bursts underflow a float."""
+        return min(0.0, math.log(self.exceed_rate) - (z - self.threshold_z) / self.mean_excess)
+
+    def learn(self, z: float) -> None:
+        exceeded = z > self.threshold_z
+        self.exceed_rate += self.rate_per_step * (float(exceeded) - self.exceed_rate)
+        if exceeded:
+            # An EWMA in time, not in exceedances: rare exceedances each weigh more.
+            excess = min(z - self.threshold_z, self.excess_clip * self.mean_excess)
+            weight = min(1.0, self.rate_per_step / self.exceed_rate)
+            self.mean_excess += weight * (excess - self.mean_excess)
+
+    def to_state(self) -> list[float]:
+        return [self.exceed_rate, self.mean_excess]
+
+    def load_state(self, state: list[float]) -> None:
+        self.exceed_rate, self.mean_excess = (float(v) for v in state)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeResult:
+    """What :meth:`VolumeDetector.update` says about one bucket.
+
+    ``expected`` is the baseline count; ``lower`` and ``upper`` bound the band
+    outside which a bucket would be as rare as an alert (for charts); ``score``
+    is in [0, 1] with 0.5 at the alert boundary; ``alert`` also honours the
+    warm-up and ``min_alert_count``; ``return_period_hours`` says "a bucket this
+    high comes once in so many hours" for this brand.
+    """
+
+    timestamp: float
+    count: float
+    score: float
+    expected: float
+    lower: float
+    upper: float
+    alert: bool
+    return_period_hours: float
+
+
+class VolumeDetector:
+    """Seasonal, robust, count-aware anomaly detector for one brand's per-bucket volume.
+
+    Two stages. First, a baseline: ``z`` is how many robust spreads the
+    bucket's transformed count stands above its seasonal expectation. Second,
+    calibration: an :class:`ExceedanceTail` learnt from this brand's own past
+    ``z`` values turns ``z`` into a tail probability, hence a *return period*
+    ("this high once in N hours"). Scores and alerts are on that scale, so one
+    threshold means the same for a quiet brand and a bursty one.
+
+    Parameters
+    ----------
+    alert_return_period_hours
+        Alert on a bucket rarer than once in this many hours for this brand.
+        ``score`` is 0.5 exactly there.
+    min_alert_count
+        No alert for a bucket with fewer posts than this, however unusual:
+        3 posts where 0 are usual is not a crisis.
+    warmup_hours
+        No alert until this much history has been learnt: the daily profile
+        needs a full day to know that mornings are busy.
+    level_halflife_hours
+        Memory of the deseasonalised level. Long, so that an incident lasting
+        hours barely moves it; a lasting change is absorbed over about a day.
+    daily_halflife_days, weekly_halflife_weeks
+        Memory of the hour-of-day and hour-of-week profiles, counted in
+        periods of each profile.
+    spread_halflife_hours
+        Memory of the robust spread estimate: days, so that the spread is a
+        property of the brand and not inflated by this afternoon's burst.
+    learn_clip_z
+        Residuals are clipped to this many spreads before they are learnt, so
+        a burst has bounded influence on the baseline.
+    tail_threshold_z
+        Where the exponential tail of ``z`` starts (values above it are "excesses").
+    tail_halflife_days
+        Memory of the tail's rate and mean excess.
+    bucket_seconds
+        Length of a bucket. ``None`` infers it as the smallest gap between
+        consecutive learnt timestamps.
+    utc_offset_hours
+        Local time of the audience, so that "hour of day" means their day.
+    """
+
+    def __init__(self, *, alert_return_period_hours: float = 24.0 * 30, min_alert_count: float = 5.0,
+                 warmup_hours: float = 24.0, level_halflife_hours: float = 24.0,
+                 daily_halflife_days: float = 7.0, weekly_halflife_weeks: float = 4.0,
+                 spread_halflife_hours: float = 72.0, learn_clip_z: float = 2.5,
+                 tail_threshold_z: float = 2.0, tail_halflife_days: float = 7.0,
+                 bucket_seconds: float | None = None, utc_offset_hours: float = 0.0) -> None:
+        check_range("alert_return_period_hours", alert_return_period_hours, 0.0, low_open=True)
+        check_range("min_alert_count", min_alert_count, 0.0)
+        check_range("warmup_hours", warmup_hours, 0.0)
+        check_range("level_halflife_hours", level_halflife_hours, 0.0, low_open=True)
+        check_range("daily_halflife_days", daily_halflife_days, 0.0, low_open=True)
+        check_range("weekly_halflife_weeks", weekly_halflife_weeks, 0.0, low_open=True)
+        check_range("spread_halflife_hours", spread_halflife_hours, 0.0, low_open=True)
+        check_range("learn_clip_z", learn_clip_z, 0.0, low_open=True)
+        check_range("tail_threshold_z", tail_threshold_z, 0.0)
+        check_range("tail_halflife_days", tail_halflife_days, 0.0, low_open=True)
+        if bucket_seconds is not None:
+            check_range("bucket_seconds", bucket_seconds, 0.0, low_open=True)
+        check_range("utc_offset_hours", utc_offset_hours, -24.0, 24.0)
+        self.alert_return_period_hours = alert_return_period_hours
+        self.min_alert_count = min_alert_count
+        self.warmup_hours = warmup_hours
+        self.level_halflife_hours = level_halflife_hours
+        self.daily_halflife_days = daily_halflife_days
+        self.weekly_halflife_weeks = weekly_halflife_weeks
+        self.spread_halflife_hours = spread_halflife_hours
+        self.learn_clip_z = learn_clip_z
+        self.tail_threshold_z = tail_threshold_z
+        self.tail_halflife_days = tail_halflife_days
+        self.bucket_seconds = bucket_seconds
+        self.utc_offset_hours = utc_offset_hours
+
+        offset = utc_offset_hours * HOUR
+        self._daily = SeasonalProfile(DAY, 24, daily_halflife_days, offset)
+        # The weekly profile only refines the daily one and sees each slot once a week: it starts
+        # from "no effect" rather than from its first, noisy week.
+        self._weekly = SeasonalProfile(WEEK, 168, weekly_halflife_weeks, offset + _EPOCH_WEEKDAY_OFFSET,
+                                       warm_start=False)
+        self._tail = ExceedanceTail(tail_threshold_z, rate_per_step=0.0)
+        self._level: float | None = None
+        self._level_weight = 0.0
+        self._abs_residual = POISSON_SPREAD * math.sqrt(2 / math.pi)  # E|r| of a normal with sd 0.5
+        self._spread_weight = 0.0
+        self._first_time: float | None = None
+        self._last_time: float | None = None
+        self._gap: float | None = None  # smallest gap seen, when bucket_seconds is inferred
+
+    # -- model ---------------------------------------------------------------------------------
+
+    @property
+    def bucket(self) -> float:
+        """The bucket length used for learning rates (60 s until a gap has been seen)."""
+        return self.bucket_seconds or self._gap or 60.0
+
+    @property
+    def warmed_up(self) -> bool:
+        if self._first_time is None or self._last_time is None:
+            return False
+        return self._last_time - self._first_time >= self.warmup_hours * HOUR
+
+    def _expected_transformed(self, timestamp: float) -> float:
+        assert self._level is not None
+        return self._level + self._daily.value_at(timestamp) + self._weekly.value_at(timestamp)
+
+    def _spread(self) -> float:
+        return max(POISSON_SPREAD, self._abs_residual * math.sqrt(math.pi / 2))
+
+    def _z(self, timestamp: float, count: float) -> float:
+        return (anscombe(count) - self._expected_transformed(timestamp)) / self._spread()
+
+    def _log_return_period_hours(self, z: float) -> float:
+        return math.log(self.bucket / HOUR) - self._tail.log_tail_probability(z)
+
+    def _score(self, z: float) -> float:
+        # On a log scale of return periods: 0 for no excess, 0.5 at the alert boundary, -> 1 for
+        # ever rarer buckets, and never saturating, so that bursts of different size stay ordered.
+        if z <= 0:
+            return 0.0
+        log_period = self._log_return_period_hours(z)
+        rarity = log_period if log_period > 30 else math.log1p(math.exp(log_period))  # log(1 + period)
+        return rarity / (rarity + math.log1p(self.alert_return_period_hours))
+
+    def _alert_z(self) -> float:
+        """The ``z`` whose return period is ``alert_return_period_hours``."""
+        alert_probability = self.bucket / HOUR / self.alert_return_period_hours
+        tail = self._tail
+        return max(tail.threshold_z, tail.threshold_z + tail.mean_excess *
+                   math.log(tail.exceed_rate / min(alert_probability, tail.exceed_rate)))
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def score_one(self, x: Observation) -> float:
+        """Anomaly score in [0, 1] of ``x = (timestamp, count)``; 0 for bad or first input."""
+        timestamp, count = x
+        if self._level is None or not _valid_count(count) or not math.isfinite(timestamp):
+            return 0.0
+        return self._score(self._z(timestamp, count))
+
+    def learn_one(self, x: Observation) -> None:
+        """Learn ``x = (timestamp, count)``; bad counts and late or repeated timestamps are ignored."""
+        timestamp, count = x
+        if not _valid_count(count) or not math.isfinite(timestamp):
+            return
+        if self._last_time is not None and timestamp <= self._last_time:
+            return
+        if self._last_time is not None and self.bucket_seconds is None:
+            gap = timestamp - self._last_time
+            self._gap = gap if self._gap is None else min(self._gap, gap)
+        if self._first_time is None:
+            self._first_time = timestamp
+        self._last_time = timestamp
+        value = anscombe(count)
+        if self._level is None:
+            self._level = value
+            self._level_weight = 1.0
+            return
+
+        bucket = self.bucket
+        spread = self._spread()
+        limit = self.learn_clip_z * spread
+        if self.warmed_up:  # before that, z mostly measures what the profiles have not learnt yet
+            self._tail.rate_per_step = ewma_rate(bucket, self.tail_halflife_days * DAY)
+            z = (value - self._expected_transformed(timestamp)) / spread
+            # An incident teaches the tail only that it reached the alert level, not how far beyond.
+            self._tail.learn(min(z, self._alert_z()))
+
+        def clipped_residual() -> float:
+            return min(max(value - self._expected_transformed(timestamp), -limit), limit)
+
+        # Backfitting, one component at a time: each learns what the ones before leave unexplained,
+        # so that the level, the daily and the weekly effect do not all absorb the same residual.
+        residual = clipped_residual()
+        self._level_weight += 1.0
+        level_rate = max(ewma_rate(bucket, self.level_halflife_hours * HOUR), 1.0 / self._level_weight)
+        self._level += level_rate * residual
+        self._daily.update(timestamp, self._daily.value_at(timestamp) + clipped_residual(), bucket)
+        self._weekly.update(timestamp, self._weekly.value_at(timestamp) + clipped_residual(), bucket)
+
+        self._spread_weight += 1.0
+        spread_rate = max(ewma_rate(bucket, self.spread_halflife_hours * HOUR), 1.0 / (self._spread_weight + 1))
+        self._abs_residual += spread_rate * (abs(residual) - self._abs_residual)
+
+    def update(self, timestamp: float, count: float) -> VolumeResult:
+        """Score the bucket against the past, then learn it: the one call a stream agent makes."""
+        valid = _valid_count(count) and math.isfinite(timestamp)
+        if self._level is None or not valid:
+            expected = lower = upper = float(count) if valid else 0.0
+            score, return_period = 0.0, 0.0
+        else:
+            centre = self._expected_transformed(timestamp)
+            z = (anscombe(count) - centre) / self._spread()
+            score = self._score(z)
+            return_period = math.exp(min(self._log_return_period_hours(z), 700.0))
+            band = self._alert_z() * self._spread()
+            expected = inverse_anscombe(centre)
+            lower = inverse_anscombe(centre - band)
+            upper = inverse_anscombe(centre + band)
+        alert = score >= 0.5 and self.warmed_up and count >= self.min_alert_count
+        self.learn_one((timestamp, count))
+        return VolumeResult(timestamp=timestamp, count=count, score=score, expected=expected,
+                            lower=lower, upper=upper, alert=alert, return_period_hours=return_period)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "level": self._level,
+            "level_weight": self._level_weight,
+            "abs_residual": self._abs_residual,
+            "spread_weight": self._spread_weight,
+            "first_time": self._first_time,
+            "last_time": self._last_time,
+            "gap": self._gap,
+            "daily": self._daily.to_state(),
+            "weekly": self._weekly.to_state(),
+            "tail": self._tail.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], **params: Any) -> Self:
+        detector = cls(**params)
+        detector._level = state["level"]
+        detector._level_weight = float(state["level_weight"])
+        detector._abs_residual = float(state["abs_residual"])
+        detector._spread_weight = float(state["spread_weight"])
+        detector._first_time = state["first_time"]
+        detector._last_time = state["last_time"]
+        detector._gap = state["gap"]
+        detector._daily.load_state(state["daily"])
+        detector._weekly.load_state(state["weekly"])
+        detector._tail.load_state(state["tail"])
+        return detector

@@ -1,0 +1,209 @@
+"""The volume detector on crafted series: spikes, seasonality, near-zero counts, incidents, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from detectors.base import Detector, Stateful
+from detectors.volume import VolumeDetector, VolumeResult, anscombe, inverse_anscombe
+
+MINUTE = 60.0
+HOUR = 3600.0
+DAY = 86400.0
+START = 1_700_006_400.0  # 2023-11-15 00:00 UTC, a Wednesday
+
+
+def feed(detector: VolumeDetector, counts, start: float = START, step: float = MINUTE) -> list[VolumeResult]:
+    return [detector.update(start + i * step, float(c)) for i, c in enumerate(counts)]
+
+
+def daily_sinusoid(days: float, step: float = MINUTE, seed: int = 1, low: float = 5.0,
+                   high: float = 60.0) -> np.ndarray:
+    """Poisson counts whose rate swings daily between ``low`` and ``high`` (peak at 15:00 UTC)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(days * DAY / step)) * step
+    rate = low + (high - low) * 0.5 * (1 + np.sin(2 * np.pi * (t / DAY - 0.375)))
+    return rng.poisson(rate * step / MINUTE)
+
+
+def test_follows_the_protocols():
+    detector = VolumeDetector()
+    assert isinstance(detector, Detector)
+    assert isinstance(detector, Stateful)
+
+
+def test_anscombe_round_trip():
+    for count in (0.0, 1.0, 7.0, 12345.0):
+        assert inverse_anscombe(anscombe(count)) == pytest.approx(count)
+
+
+def test_a_spike_is_found_after_warm_up_but_not_during_it():
+    rng = np.random.default_rng(0)
+    counts = list(rng.poisson(20, size=int(2 * DAY / MINUTE)))
+    detector = VolumeDetector()
+    early = feed(detector, counts[:600])
+    assert not any(r.alert for r in early), "no alert during warm-up"
+    quiet = feed(detector, counts[600:], start=START + 600 * MINUTE)
+    assert sum(r.alert for r in quiet) == 0
+    spike = detector.update(START + len(counts) * MINUTE, 120.0)
+    assert spike.alert
+    assert spike.score > 0.5
+    assert spike.expected == pytest.approx(20, rel=0.2)
+    assert spike.lower < spike.expected < spike.upper < 120
+
+
+def test_daily_seasonality_peaks_are_not_alerted():
+    counts = daily_sinusoid(days=5)
+    detector = VolumeDetector()
+    results = feed(detector, counts)
+    after_warmup = results[int(DAY / MINUTE):]
+    assert sum(r.alert for r in after_warmup) == 0
+    # The expectation follows the daily cycle: afternoon peak well above the night trough.
+    peak = next(r for r in reversed(results) if (r.timestamp % DAY) == 15 * HOUR)
+    trough = next(r for r in reversed(results) if (r.timestamp % DAY) == 3 * HOUR)
+    assert peak.expected > 40 > 15 > trough.expected
+    # ... while a burst at the trough, which the peak would not even notice, alerts.
+    night = START + 5 * DAY + 3 * HOUR
+    assert detector.update(night, 60.0).alert
+
+
+def test_works_with_five_minute_buckets_without_being_told():
+    counts = daily_sinusoid(days=6, step=300.0, seed=3)
+    detector = VolumeDetector()
+    results = feed(detector, counts, step=300.0)
+    assert detector.bucket == 300.0
+    assert sum(r.alert for r in results) == 0
+    assert detector.update(START + 6 * DAY + 3 * HOUR, 400.0).alert
+
+
+def test_near_zero_counts_are_quiet_and_a_jump_to_15_alerts():
+    rng = np.random.default_rng(5)
+    counts = np.where(rng.random(int(3 * DAY / MINUTE)) < 0.05, rng.integers(1, 3, size=int(3 * DAY / MINUTE)), 0)
+    assert counts.max() <= 2
+    detector = VolumeDetector()
+    results = feed(detector, counts)
+    assert sum(r.alert for r in results) == 0
+    jump = detector.update(START + len(counts) * MINUTE, 15.0)
+    assert jump.alert
+    assert jump.expected < 1.0
+
+
+def test_all_zero_series_then_a_few_posts_is_not_a_crisis():
+    detector = VolumeDetector()
+    feed(detector, [0] * int(2 * DAY / MINUTE))
+    few = detector.update(START + 2 * DAY, 3.0)
+    assert not few.alert  # below min_alert_count
+    assert 0.0 <= few.score <= 1.0
+
+
+def test_a_long_incident_is_not_learnt_into_the_baseline():
+    rng = np.random.default_rng(7)
+    detector = VolumeDetector()
+    baseline = list(rng.poisson(10, size=int(7 * DAY / MINUTE)))  # a brand with a week of history
+    feed(detector, baseline)
+    before = detector.update(START + len(baseline) * MINUTE, 10.0).expected
+    plateau_start = START + (len(baseline) + 1) * MINUTE
+    plateau = feed(detector, rng.poisson(60, size=120), start=plateau_start)
+    assert sum(r.alert for r in plateau) >= 0.75 * len(plateau), "the incident stays alerted"
+    assert all(r.alert for r in plateau[:60])
+    after = detector.update(plateau_start + 120 * MINUTE, 10.0).expected
+    assert before == pytest.approx(10, rel=0.1)
+    assert after == pytest.approx(before, rel=0.25)
+    assert after < 0.25 * 60
+
+
+def test_a_lasting_level_change_is_absorbed_eventually():
+    rng = np.random.default_rng(8)
+    detector = VolumeDetector()
+    feed(detector, rng.poisson(10, size=int(2 * DAY / MINUTE)))
+    shifted = feed(detector, rng.poisson(30, size=int(4 * DAY / MINUTE)), start=START + 2 * DAY)
+    last_day = shifted[-int(DAY / MINUTE):]
+    assert sum(r.alert for r in last_day) == 0
+    assert last_day[-1].expected == pytest.approx(30, rel=0.2)
+
+
+def test_huge_bursts_score_higher_than_big_ones_without_overflow():
+    rng = np.random.default_rng(9)
+    detector = VolumeDetector()
+    feed(detector, rng.poisson(50, size=int(2 * DAY / MINUTE)))
+    t = START + 2 * DAY
+    scores = [detector.score_one((t, c)) for c in (200.0, 2_000.0, 2e6, 2e12)]
+    assert scores == sorted(scores) and len(set(scores)) == 4
+    assert all(0.5 < s < 1.0 for s in scores)
+
+
+def test_state_round_trip_gives_identical_scores():
+    counts = daily_sinusoid(days=2, seed=11)
+    original = VolumeDetector(alert_return_period_hours=100.0)
+    feed(original, counts[:2000])
+    state = json.loads(json.dumps(original.to_state()))
+    restored = VolumeDetector.from_state(state, alert_return_period_hours=100.0)
+    rest = START + 2000 * MINUTE
+    a = feed(original, counts[2000:], start=rest)
+    b = feed(restored, counts[2000:], start=rest)
+    assert a == b
+
+
+def _numbers(state) -> int:
+    if isinstance(state, dict):
+        return sum(_numbers(v) for v in state.values())
+    if isinstance(state, list):
+        return sum(_numbers(v) for v in state)
+    return 1
+
+
+def test_state_is_bounded():
+    detector = VolumeDetector()
+    feed(detector, daily_sinusoid(days=1))
+    numbers_after_one_day = _numbers(detector.to_state())
+    feed(detector, daily_sinusoid(days=8, seed=2), start=START + DAY)
+    assert _numbers(detector.to_state()) == numbers_after_one_day
+    assert len(json.dumps(detector.to_state())) < 10_000
+
+
+@pytest.mark.parametrize("bad", [math.nan, -1.0, math.inf])
+def test_bad_counts_are_scored_zero_and_not_learnt(bad):
+    detector = VolumeDetector()
+    feed(detector, [10] * 2000)
+    state = detector.to_state()
+    result = detector.update(START + 2000 * MINUTE, bad)
+    assert result.score == 0.0 and not result.alert
+    assert detector.to_state() == state
+
+
+def test_backwards_and_repeated_timestamps_are_scored_but_not_learnt():
+    rng = np.random.default_rng(4)
+    detector = VolumeDetector()
+    feed(detector, rng.poisson(10, size=int(1.5 * DAY / MINUTE)))
+    state = detector.to_state()
+    last = START + (int(1.5 * DAY / MINUTE) - 1) * MINUTE
+    late = detector.update(last - 30 * MINUTE, 200.0)
+    repeated = detector.update(last, 10.0)
+    assert late.alert  # a late burst is still a burst
+    assert not repeated.alert
+    assert detector.to_state() == state
+
+
+def test_gaps_are_tolerated_and_do_not_shrink_the_bucket():
+    rng = np.random.default_rng(6)
+    detector = VolumeDetector()
+    counts = rng.poisson(10, size=int(2 * DAY / MINUTE))
+    keep = rng.random(len(counts)) > 0.3  # 30% of the buckets missing
+    results = [detector.update(START + i * MINUTE, float(c)) for i, c in enumerate(counts) if keep[i]]
+    # a six-hour hole, then business as usual
+    results += feed(detector, rng.poisson(10, size=600), start=START + 2 * DAY + 6 * HOUR)
+    assert detector.bucket == MINUTE
+    assert sum(r.alert for r in results) == 0
+
+
+@pytest.mark.parametrize("params", [
+    {"alert_return_period_hours": 0}, {"min_alert_count": -1}, {"level_halflife_hours": 0},
+    {"learn_clip_z": math.nan}, {"bucket_seconds": 0}, {"utc_offset_hours": 30},
+])
+def test_invalid_hyper_parameters_are_rejected_by_name(params):
+    with pytest.raises(ValueError, match=next(iter(params))):
+        VolumeDetector(**params)
