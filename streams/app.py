@@ -117,11 +117,15 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
             for key, (partition, row) in changed.items():
                 write_table(counts, partition, key, row)
 
+    source_topics = {posts.get_topic_name(), by_brand.get_topic_name()}
+
     @app.timer(LAG_INTERVAL_S)
     async def report_lag() -> None:
         consumer = app.consumer
         lag: dict[str, int] = {}
         for tp in consumer.assignment():
+            if tp.topic not in source_topics:  # changelogs are read only while recovering
+                continue
             # Faust keeps the last offset it read per partition; lag is what lies beyond it.
             read = consumer._read_offset.get(tp)
             highwater = consumer.highwater(tp)
