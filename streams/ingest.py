@@ -77,7 +77,7 @@ class Ingestor:
                 result.dead_letters.append(DeadLetter(index, raw, exc.reason, exc.detail))
                 continue
             except Exception as exc:  # a bug must not kill the worker or lose the post
-                result.dead_letters.append(DeadLetter(index, raw, "invalid_field", f"unexpected {exc!r}"[:300]))
+                result.dead_letters.append(DeadLetter(index, raw, "processing_error", repr(exc)[:300]))
                 continue
             result.posts.append(post)
             brands = self._brands_of(post)

@@ -1,0 +1,79 @@
+"""The ingest step: a batch of raw values becomes per-brand posts, dead letters and unmatched counts."""
+
+from __future__ import annotations
+
+import orjson
+
+from streams.config import Brand
+from streams.ingest import Ingestor
+from streams.matching import BrandMatcher
+
+NOW = 1_795_300_000.0
+BRANDS = [Brand("skyway", terms=("Skyway Air",), handles=("@SkywayAir",)), Brand("brewbox", terms=("BrewBox",))]
+
+
+class FakeScorer:
+    """Negativity = share of the word 'bad' among words, so tests can predict it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score_many(self, texts):
+        self.calls += 1
+        return [t.lower().split().count("bad") / max(len(t.split()), 1) for t in texts]
+
+
+def post(i: int, text: str, **extra) -> bytes:
+    return orjson.dumps({"id": str(i), "platform": "Twitter", "text": text, "created_at": "2026-11-20T10:00:00Z",
+                         "author": {"id": f"a{i}", "handle": f"h{i}", "followers": 10}, **extra})
+
+
+def ingestor(scorer=None) -> Ingestor:
+    return Ingestor(BrandMatcher(BRANDS), ["skyway", "brewbox"], scorer, complaint_threshold=0.3)
+
+
+def test_a_batch_is_split_into_brands_dead_letters_and_unmatched():
+    scorer = FakeScorer()
+    values = [
+        post(1, "bad bad Skyway Air"),
+        b"not json",
+        post(2, "BrewBox and @SkywayAir are fine"),
+        post(3, "nothing to see"),
+        None,
+        post(4, "preset brand", brand="SkyWay"),
+    ]
+    result = ingestor(scorer).process(values, NOW)
+    assert [(bp.brand, bp.post.id) for bp in result.forwarded] == [
+        ("skyway", "1"), ("brewbox", "2"), ("skyway", "2"), ("skyway", "4")]
+    assert [(d.index, d.reason) for d in result.dead_letters] == [(1, "not_json"), (4, "not_json")]
+    assert result.unmatched == ["twitter"]
+    assert len(result.posts) == 4
+    assert scorer.calls == 1, "negativity is scored once per batch"
+    first = result.forwarded[0]
+    assert first.negativity == 0.5 and first.complaint
+    assert not result.forwarded[1].complaint
+
+
+def test_forwarded_message_carries_the_wire_post_and_the_parsed_fields():
+    result = ingestor(FakeScorer()).process([post(7, "bad Skyway Air", reshare_of="3")], NOW)
+    message = result.forwarded[0].message()
+    assert message["brand"] == "skyway" and message["reshare_of"] == "3"
+    assert message["platform"] == "twitter"  # normalised
+    assert message["created_at_s"] == 1_795_168_800.0  # 2026-11-20T10:00:00Z
+    assert 0.0 <= message["negativity"] <= 1.0 and message["complaint"] is True
+
+
+def test_without_a_scorer_negativity_is_zero():
+    result = ingestor().process([post(1, "Skyway Air")], NOW)
+    assert result.forwarded[0].negativity == 0.0
+
+
+def test_a_bug_in_validation_dead_letters_the_post_instead_of_raising(monkeypatch):
+    import streams.ingest
+
+    def broken(raw, now):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(streams.ingest, "decode_post", broken)
+    result = ingestor().process([post(1, "Skyway Air")], NOW)
+    assert [(d.reason, d.raw is not None) for d in result.dead_letters] == [("processing_error", True)]
