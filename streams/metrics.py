@@ -62,3 +62,45 @@ def platform_label(platform: str) -> str:
 
 def brand_label(brand: str, known: frozenset[str]) -> str:
     return brand if brand in known else "other"
+
+
+# --- Detector outputs, set on every closed bucket of a brand (see streams/monitor.py) ---
+
+VOLUME_OBSERVED = Gauge("crisiswatch_volume_observed_posts",
+                        "Posts of the brand in its last closed bucket.", ["brand"])
+VOLUME_EXPECTED = Gauge("crisiswatch_volume_expected_posts",
+                        "Posts the volume detector expected in that bucket (seasonal baseline).", ["brand"])
+VOLUME_LOWER = Gauge("crisiswatch_volume_band_lower_posts",
+                     "Lower edge of the volume detector's normal band for that bucket.", ["brand"])
+VOLUME_UPPER = Gauge("crisiswatch_volume_band_upper_posts",
+                     "Upper edge of the volume detector's normal band for that bucket.", ["brand"])
+VOLUME_SCORE = Gauge("crisiswatch_volume_anomaly_score",
+                     "Volume anomaly score of the last closed bucket, 0 to 1 (alerts at 0.5 by design).", ["brand"])
+NEGATIVE_SHARE = Gauge("crisiswatch_negative_share_ratio",
+                       "Share of complaint posts among the brand's posts in its last closed bucket, 0 to 1.",
+                       ["brand"])
+NEGATIVE_BASELINE = Gauge("crisiswatch_negative_share_baseline_ratio",
+                          "The brand's usual share of complaint posts (the shift detector's baseline).", ["brand"])
+SHIFT_SCORE = Gauge("crisiswatch_negative_shift_score",
+                    "Negativity-shift score of the last closed bucket, 0 to 1.", ["brand"])
+STORIES_LIVE = Gauge("crisiswatch_stories_live", "Stories the brand's tracker holds (not yet expired).", ["brand"])
+STORY_VELOCITY = Gauge("crisiswatch_story_velocity_posts_per_minute",
+                       "Growth of the brand's fastest story, posts per minute over its recent window.", ["brand"])
+STORY_TOP_POSTS = Gauge("crisiswatch_story_top_posts",
+                        "Posts in the brand's top stories by velocity; rank 1 is the fastest.", ["brand", "rank"])
+STORY_TOP_VELOCITY = Gauge("crisiswatch_story_top_velocity_posts_per_minute",
+                           "Velocity of the brand's top stories; rank 1 is the fastest.", ["brand", "rank"])
+DETECTOR_ALERTS = Counter("crisiswatch_detector_alerts_total",
+                          "Closed buckets in which a detector's own alert decision fired.", ["brand", "detector"])
+INCIDENT_SEVERITY = Gauge("crisiswatch_incident_severity",
+                          "Severity the incident decision gave the brand's last closed bucket: "
+                          "0 none, 1 watch, 2 warning, 3 critical.", ["brand"])
+INCIDENTS_OPEN = Gauge("crisiswatch_incidents_open", "Incidents of the brand that are open (not resolved).",
+                       ["brand"])
+INCIDENT_EVENTS = Counter("crisiswatch_incident_events_total",
+                          "Incident lifecycle events written to the incidents outbox.", ["brand", "kind"])
+COMPLAINTS = Counter("crisiswatch_complaint_posts_total",
+                     "Posts flagged as complaints by the negativity model.", ["brand"])
+BATCH_SECONDS = Histogram("crisiswatch_batch_processing_seconds",
+                          "Wall time an agent spends on one batch.", ["agent"],
+                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
