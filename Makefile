@@ -18,6 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## Python environment in .venv and the Kafka broker's jars in .cache/
 	$(PY) deploy/kafka/broker.py fetch
+	bash scripts/install_prometheus.sh
 
 test: install lint  ## the whole suite, against a real local Kafka broker
 	$(PY) -m pytest

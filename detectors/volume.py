@@ -27,6 +27,17 @@ Why these choices:
   handful of floats, whatever the history length; JSON via ``to_state``.
 * **Only rises alert.** A crisis shows up as *more* mentions; a drop in volume
   is an ingestion problem and is watched elsewhere.
+* **The score fires once per event.** ``alert`` and ``return_period_hours``
+  describe each bucket ("this bucket is rare"), so an incident stays alerted
+  for as long as it lasts. ``score`` instead answers "does a *new* anomaly
+  start here?": for ``refractory_hours`` after a bucket, only a bucket rarer
+  still scores above 0. An incident is one event however many buckets it
+  spans (five-minute or one-minute ones alike), so a threshold on ``score``
+  pages once per incident, and a bigger second wave still pages.
+* **Calibration follows the last few days.** The tail that turns ``z`` into
+  a return period forgets with a half-life of days, so that a brand that has
+  been bursty all week is judged against that, and a brand that calmed down
+  becomes sensitive again soon.
 
 Bad input is absorbed rather than raised, because one bad bucket must not stop
 a stream agent: a NaN, infinite or negative count is scored 0 and not learnt;
@@ -134,49 +145,82 @@ class SeasonalProfile:
 
 
 class ExceedanceTail:
-    """How often this series exceeds a given surprise ``z``: an exponential (peaks-over-threshold) tail.
+    """How often this series has a burst beyond a given surprise ``z``: an exponential (peaks-over-threshold) tail.
 
     Extreme-value theory says excesses over a high threshold ``u`` follow a
     generalised Pareto law; its exponential special case needs two numbers:
-    the rate of exceeding ``u`` and the mean excess beyond it. Then
-    ``P(Z > z) = rate * exp(-(z - u) / mean_excess)``. A brand whose volume is
-    bursty by nature gets a long tail, and its everyday bursts stop looking
-    exceptional; a quiet brand's first burst is. Both numbers are EWMAs in
-    time that start from a prior (a bit heavier-tailed than a normal ``z``:
-    ``P(z > 2) = 0.02``, mean excess 0.5) and, with a memory of days, move
-    away from it only as evidence accumulates; there is deliberately no fast
+    the rate of exceeding ``u`` and the mean excess beyond it. Then bursts
+    beyond ``z`` come at ``rate * exp(-(z - u) / mean_excess)`` per hour. A
+    brand whose volume is bursty by nature gets a long tail, and its everyday
+    bursts stop looking exceptional; a quiet brand's first burst is.
+
+    Exceedances are *declustered*, as is usual in peaks-over-threshold work:
+    consecutive buckets above ``u`` (allowing gaps up to ``cluster_gap_seconds``)
+    are one burst, which counts once in the rate and teaches the mean excess
+    its peak once it is over. So a two-hour incident is one event whether it
+    spans 24 five-minute buckets or 120 one-minute ones, and it does not make
+    the detector used to it while it lasts.
+
+    Both numbers are EWMAs in time that start from a prior (``prior_rate``
+    bursts per hour, mean excess 0.5) and, with a memory of days, move away
+    from it only as evidence accumulates; there is deliberately no fast
     "running mean" start, so that the first incident of a young series
     cannot dominate it. Excesses are clipped to ``excess_clip`` mean excesses
     when learnt, so one record burst does not make every later one look
     ordinary.
     """
 
-    def __init__(self, threshold_z: float, rate_per_step: float, *, prior_rate: float = 0.02,
-                 prior_excess: float = 0.5, excess_clip: float = 3.0) -> None:
+    def __init__(self, threshold_z: float, *, prior_rate: float = 0.1, prior_excess: float = 0.5,
+                 excess_clip: float = 3.0, cluster_gap_seconds: float = HOUR) -> None:
         self.threshold_z = threshold_z
-        self.rate_per_step = rate_per_step
         self.excess_clip = excess_clip
-        self.exceed_rate = prior_rate
+        self.cluster_gap_seconds = cluster_gap_seconds
+        self.rate_per_hour = prior_rate
         self.mean_excess = prior_excess
+        self.cluster_peak: float | None = None  # highest z of the burst under way
+        self.last_exceedance: float | None = None
 
-    def log_tail_probability(self, z: float) -> float:
-        """``log P(Z >= z)`` for this series (at most 0); in logs, as huge bursts underflow a float."""
-        return min(0.0, math.log(self.exceed_rate) - (z - self.threshold_z) / self.mean_excess)
+    def log_rate(self, z: float, bucket_hours: float) -> float:
+        """``log`` of the bursts per hour reaching ``z``; in logs, as huge bursts underflow a float.
 
-    def learn(self, z: float) -> None:
+        Below the threshold the tail says nothing; there the rate runs log-linearly from "every
+        bucket" at ``z = 0`` to the rate at the threshold, so that ordinary buckets stay ordinary.
+        """
+        log_rate_at_threshold = math.log(self.rate_per_hour)
+        if z >= self.threshold_z:
+            return log_rate_at_threshold - (z - self.threshold_z) / self.mean_excess
+        every_bucket = -math.log(bucket_hours)
+        return every_bucket + max(z, 0.0) / self.threshold_z * (log_rate_at_threshold - every_bucket)
+
+    def threshold_for(self, return_period_hours: float) -> float:
+        """The ``z`` reached once in ``return_period_hours`` (at least the threshold)."""
+        return self.threshold_z + self.mean_excess * max(0.0, math.log(self.rate_per_hour * return_period_hours))
+
+    def learn(self, z: float, timestamp: float, step_weight: float, step_hours: float) -> None:
+        """Learn one bucket's ``z``; ``step_weight`` is the EWMA weight of one bucket of ``step_hours``."""
+        if self.cluster_peak is not None and self.last_exceedance is not None \
+                and timestamp - self.last_exceedance > self.cluster_gap_seconds:
+            self._learn_excess(self.cluster_peak, step_weight, step_hours)
+            self.cluster_peak = None
         exceeded = z > self.threshold_z
-        self.exceed_rate += self.rate_per_step * (float(exceeded) - self.exceed_rate)
+        onset = exceeded and self.cluster_peak is None
+        self.rate_per_hour += step_weight * (float(onset) / step_hours - self.rate_per_hour)
         if exceeded:
-            # An EWMA in time, not in exceedances: rare exceedances each weigh more.
-            excess = min(z - self.threshold_z, self.excess_clip * self.mean_excess)
-            weight = min(1.0, self.rate_per_step / self.exceed_rate)
-            self.mean_excess += weight * (excess - self.mean_excess)
+            self.last_exceedance = timestamp
+            self.cluster_peak = z if self.cluster_peak is None else max(z, self.cluster_peak)
 
-    def to_state(self) -> list[float]:
-        return [self.exceed_rate, self.mean_excess]
+    def _learn_excess(self, peak_z: float, step_weight: float, step_hours: float) -> None:
+        # An EWMA in time, not in bursts: rare bursts each weigh more.
+        excess = min(peak_z - self.threshold_z, self.excess_clip * self.mean_excess)
+        weight = min(1.0, step_weight / (self.rate_per_hour * step_hours))
+        self.mean_excess += weight * (excess - self.mean_excess)
 
-    def load_state(self, state: list[float]) -> None:
-        self.exceed_rate, self.mean_excess = (float(v) for v in state)
+    def to_state(self) -> list[float | None]:
+        return [self.rate_per_hour, self.mean_excess, self.cluster_peak, self.last_exceedance]
+
+    def load_state(self, state: list[float | None]) -> None:
+        rate, excess, self.cluster_peak, self.last_exceedance = state
+        self.rate_per_hour, self.mean_excess = float(rate), float(excess)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +228,14 @@ class VolumeResult:
     """What :meth:`VolumeDetector.update` says about one bucket.
 
     ``expected`` is the baseline count; ``lower`` and ``upper`` bound the band
-    outside which a bucket would be as rare as an alert (for charts); ``score``
-    is in [0, 1] with 0.5 at the alert boundary; ``alert`` also honours the
-    warm-up and ``min_alert_count``; ``return_period_hours`` says "a bucket this
-    high comes once in so many hours" for this brand.
+    outside which a bucket would be as rare as an alert (for charts);
+    ``return_period_hours`` says "a bucket this high comes once in so many
+    hours" for this brand; ``alert`` is true for every bucket rarer than the
+    alert return period (after the warm-up, from ``min_alert_count`` posts on).
+    ``score`` is in [0, 1], 0.5 at the alert boundary, and is the *onset*
+    score: it is 0 for a bucket no rarer than one already seen within the
+    refractory period, so that it rises once per event (see
+    :class:`VolumeDetector`).
     """
 
     timestamp: float
@@ -208,7 +256,13 @@ class VolumeDetector:
     calibration: an :class:`ExceedanceTail` learnt from this brand's own past
     ``z`` values turns ``z`` into a tail probability, hence a *return period*
     ("this high once in N hours"). Scores and alerts are on that scale, so one
-    threshold means the same for a quiet brand and a bursty one.
+    threshold means the same for a quiet brand and a bursty one. Last, the
+    score is made an *onset* score by a refractory period: within
+    ``refractory_hours`` of a bucket, a bucket that is not rarer scores 0.
+    Only the first detection of an event is news (and NAB, our yardstick,
+    counts only the earliest detection in a window and every later one
+    outside it as a false positive); ``alert`` is not held back, so the
+    incident logic still sees an ongoing incident as such.
 
     Parameters
     ----------
@@ -235,8 +289,19 @@ class VolumeDetector:
         a burst has bounded influence on the baseline.
     tail_threshold_z
         Where the exponential tail of ``z`` starts (values above it are "excesses").
+    burst_gap_hours
+        Buckets beyond ``tail_threshold_z`` less than this apart are one burst,
+        for the tail (which counts bursts, not buckets) and the refractory period.
+    prior_bursts_per_hour
+        What the tail assumes before it has learnt: how often a young series
+        has a burst beyond ``tail_threshold_z``.
     tail_halflife_days
-        Memory of the tail's rate and mean excess.
+        Memory of the tail's rate and mean excess: a few days, so that the
+        calibration reflects how bursty the brand is *these days*.
+    refractory_hours
+        After a bucket, ``score`` stays 0 for this long unless a bucket is
+        rarer still: one incident is one rise of the score, not one per
+        bucket. ``0`` scores every bucket on its own.
     bucket_seconds
         Length of a bucket. ``None`` infers it as the smallest gap between
         consecutive learnt timestamps.
@@ -248,7 +313,8 @@ class VolumeDetector:
                  warmup_hours: float = 24.0, level_halflife_hours: float = 24.0,
                  daily_halflife_days: float = 7.0, weekly_halflife_weeks: float = 4.0,
                  spread_halflife_hours: float = 72.0, learn_clip_z: float = 2.5,
-                 tail_threshold_z: float = 2.0, tail_halflife_days: float = 7.0,
+                 tail_threshold_z: float = 2.0, tail_halflife_days: float = 3.0,
+                 refractory_hours: float = 24.0, burst_gap_hours: float = 1.0, prior_bursts_per_hour: float = 0.1,
                  bucket_seconds: float | None = None, utc_offset_hours: float = 0.0) -> None:
         check_range("alert_return_period_hours", alert_return_period_hours, 0.0, low_open=True)
         check_range("min_alert_count", min_alert_count, 0.0)
@@ -260,6 +326,9 @@ class VolumeDetector:
         check_range("learn_clip_z", learn_clip_z, 0.0, low_open=True)
         check_range("tail_threshold_z", tail_threshold_z, 0.0)
         check_range("tail_halflife_days", tail_halflife_days, 0.0, low_open=True)
+        check_range("refractory_hours", refractory_hours, 0.0)
+        check_range("burst_gap_hours", burst_gap_hours, 0.0)
+        check_range("prior_bursts_per_hour", prior_bursts_per_hour, 0.0, low_open=True)
         if bucket_seconds is not None:
             check_range("bucket_seconds", bucket_seconds, 0.0, low_open=True)
         check_range("utc_offset_hours", utc_offset_hours, -24.0, 24.0)
@@ -273,6 +342,9 @@ class VolumeDetector:
         self.learn_clip_z = learn_clip_z
         self.tail_threshold_z = tail_threshold_z
         self.tail_halflife_days = tail_halflife_days
+        self.refractory_hours = refractory_hours
+        self.burst_gap_hours = burst_gap_hours
+        self.prior_bursts_per_hour = prior_bursts_per_hour
         self.bucket_seconds = bucket_seconds
         self.utc_offset_hours = utc_offset_hours
 
@@ -282,7 +354,8 @@ class VolumeDetector:
         # from "no effect" rather than from its first, noisy week.
         self._weekly = SeasonalProfile(WEEK, 168, weekly_halflife_weeks, offset + _EPOCH_WEEKDAY_OFFSET,
                                        warm_start=False)
-        self._tail = ExceedanceTail(tail_threshold_z, rate_per_step=0.0)
+        self._tail = ExceedanceTail(tail_threshold_z, prior_rate=prior_bursts_per_hour,
+                                    cluster_gap_seconds=burst_gap_hours * HOUR)
         self._level: float | None = None
         self._level_weight = 0.0
         self._abs_residual = POISSON_SPREAD * math.sqrt(2 / math.pi)  # E|r| of a normal with sd 0.5
@@ -290,6 +363,9 @@ class VolumeDetector:
         self._first_time: float | None = None
         self._last_time: float | None = None
         self._gap: float | None = None  # smallest gap seen, when bucket_seconds is inferred
+        # The rarest bucket of the refractory period so far (its rarity score) and when it came.
+        self._held_score = 0.0
+        self._held_time: float | None = None
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -315,7 +391,7 @@ class VolumeDetector:
         return (anscombe(count) - self._expected_transformed(timestamp)) / self._spread()
 
     def _log_return_period_hours(self, z: float) -> float:
-        return math.log(self.bucket / HOUR) - self._tail.log_tail_probability(z)
+        return -self._tail.log_rate(z, self.bucket / HOUR)
 
     def _score(self, z: float) -> float:
         # On a log scale of return periods: 0 for no excess, 0.5 at the alert boundary, -> 1 for
@@ -326,21 +402,31 @@ class VolumeDetector:
         rarity = log_period if log_period > 30 else math.log1p(math.exp(log_period))  # log(1 + period)
         return rarity / (rarity + math.log1p(self.alert_return_period_hours))
 
+    def _rarity_score(self, timestamp: float, count: float) -> float:
+        """The score of the bucket on its own (no refractory period); 0 for bad or first input."""
+        if self._level is None or not _valid_count(count) or not math.isfinite(timestamp):
+            return 0.0
+        return self._score(self._z(timestamp, count))
+
+    def _held(self, timestamp: float) -> float:
+        """The rarity score a bucket at ``timestamp`` must beat to score: 0 once the refractory period is over."""
+        if self._held_time is None or timestamp - self._held_time >= self.refractory_hours * HOUR:
+            return 0.0
+        return self._held_score
+
+    def _onset_score(self, timestamp: float, rarity: float) -> float:
+        return rarity if rarity > self._held(timestamp) else 0.0
+
     def _alert_z(self) -> float:
         """The ``z`` whose return period is ``alert_return_period_hours``."""
-        alert_probability = self.bucket / HOUR / self.alert_return_period_hours
-        tail = self._tail
-        return max(tail.threshold_z, tail.threshold_z + tail.mean_excess *
-                   math.log(tail.exceed_rate / min(alert_probability, tail.exceed_rate)))
+        return self._tail.threshold_for(self.alert_return_period_hours)
 
     # -- protocol ------------------------------------------------------------------------------
 
     def score_one(self, x: Observation) -> float:
-        """Anomaly score in [0, 1] of ``x = (timestamp, count)``; 0 for bad or first input."""
+        """Onset score in [0, 1] of ``x = (timestamp, count)``; 0 for bad or first input, or when held."""
         timestamp, count = x
-        if self._level is None or not _valid_count(count) or not math.isfinite(timestamp):
-            return 0.0
-        return self._score(self._z(timestamp, count))
+        return self._onset_score(timestamp, self._rarity_score(timestamp, count))
 
     def learn_one(self, x: Observation) -> None:
         """Learn ``x = (timestamp, count)``; bad counts and late or repeated timestamps are ignored."""
@@ -352,6 +438,11 @@ class VolumeDetector:
         if self._last_time is not None and self.bucket_seconds is None:
             gap = timestamp - self._last_time
             self._gap = gap if self._gap is None else min(self._gap, gap)
+        # A burst (beyond the tail threshold, as the tail counts them) starts or renews the refractory
+        # period, which then holds the rarest bucket of the last ``refractory_hours``.
+        rarity = self._rarity_score(timestamp, count)
+        if rarity > self._held(timestamp) and self._z(timestamp, count) > self.tail_threshold_z:
+            self._held_score, self._held_time = rarity, timestamp
         if self._first_time is None:
             self._first_time = timestamp
         self._last_time = timestamp
@@ -365,10 +456,10 @@ class VolumeDetector:
         spread = self._spread()
         limit = self.learn_clip_z * spread
         if self.warmed_up:  # before that, z mostly measures what the profiles have not learnt yet
-            self._tail.rate_per_step = ewma_rate(bucket, self.tail_halflife_days * DAY)
             z = (value - self._expected_transformed(timestamp)) / spread
             # An incident teaches the tail only that it reached the alert level, not how far beyond.
-            self._tail.learn(min(z, self._alert_z()))
+            self._tail.learn(min(z, self._alert_z()), timestamp, ewma_rate(bucket, self.tail_halflife_days * DAY),
+                             bucket / HOUR)
 
         def clipped_residual() -> float:
             return min(max(value - self._expected_transformed(timestamp), -limit), limit)
@@ -391,17 +482,18 @@ class VolumeDetector:
         valid = _valid_count(count) and math.isfinite(timestamp)
         if self._level is None or not valid:
             expected = lower = upper = float(count) if valid else 0.0
-            score, return_period = 0.0, 0.0
+            rarity = score = return_period = 0.0
         else:
             centre = self._expected_transformed(timestamp)
             z = (anscombe(count) - centre) / self._spread()
-            score = self._score(z)
+            rarity = self._score(z)
+            score = self._onset_score(timestamp, rarity)
             return_period = math.exp(min(self._log_return_period_hours(z), 700.0))
             band = self._alert_z() * self._spread()
             expected = inverse_anscombe(centre)
             lower = inverse_anscombe(centre - band)
             upper = inverse_anscombe(centre + band)
-        alert = score >= 0.5 and self.warmed_up and count >= self.min_alert_count
+        alert = rarity >= 0.5 and self.warmed_up and count >= self.min_alert_count
         self.learn_one((timestamp, count))
         return VolumeResult(timestamp=timestamp, count=count, score=score, expected=expected,
                             lower=lower, upper=upper, alert=alert, return_period_hours=return_period)
@@ -420,6 +512,7 @@ class VolumeDetector:
             "daily": self._daily.to_state(),
             "weekly": self._weekly.to_state(),
             "tail": self._tail.to_state(),
+            "held": [self._held_score, self._held_time],
         }
 
     @classmethod
@@ -435,4 +528,6 @@ class VolumeDetector:
         detector._daily.load_state(state["daily"])
         detector._weekly.load_state(state["weekly"])
         detector._tail.load_state(state["tail"])
+        # States saved before the refractory period existed have nothing held.
+        detector._held_score, detector._held_time = state.get("held", [0.0, None])
         return detector

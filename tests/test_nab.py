@@ -151,10 +151,12 @@ def test_runner_and_cli_end_to_end(tmp_path, capsys):
 
     score = score_results(tmp_path / "res", load_windows(data / "windows.json"), log=lambda _: None)
     standard = score.profiles[0]
-    assert standard.threshold == pytest.approx(scores[1000])
-    # detected at row 1000 of a 41-row window starting at 980: position -(1020 - 1000 + 1) / 41
-    expected_raw = scaled_sigmoid(-21 / 41) / scaled_sigmoid(-1.0)
-    assert standard.swept_raw == pytest.approx(expected_raw)
+    assert 0.0 < standard.threshold <= scores[1000]
+    # The sweep may find a lower threshold that detects earlier in the window (small zig-zag scores
+    # that the refractory period leaves inside it); it must do at least as well as detecting the
+    # spike at row 1000 of the 41-row window starting at 980: position -(1020 - 1000 + 1) / 41.
+    at_the_spike = scaled_sigmoid(-21 / 41) / scaled_sigmoid(-1.0)
+    assert standard.swept_raw >= at_the_spike - 1e-9
 
     # --score-only re-scores what is there without running again
     assert main(["nab", str(data), "--out", str(tmp_path / "res"), "--windows",

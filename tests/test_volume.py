@@ -202,8 +202,81 @@ def test_gaps_are_tolerated_and_do_not_shrink_the_bucket():
 
 @pytest.mark.parametrize("params", [
     {"alert_return_period_hours": 0}, {"min_alert_count": -1}, {"level_halflife_hours": 0},
-    {"learn_clip_z": math.nan}, {"bucket_seconds": 0}, {"utc_offset_hours": 30},
+    {"learn_clip_z": math.nan}, {"bucket_seconds": 0}, {"utc_offset_hours": 30}, {"refractory_hours": -1},
+    {"prior_bursts_per_hour": 0},
 ])
 def test_invalid_hyper_parameters_are_rejected_by_name(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         VolumeDetector(**params)
+
+
+def _quiet_week(seed: int) -> tuple[VolumeDetector, float]:
+    """A detector that has seen a week of Poisson(10) per minute, and the next timestamp."""
+    rng = np.random.default_rng(seed)
+    detector = VolumeDetector()
+    counts = rng.poisson(10, size=int(7 * DAY / MINUTE))
+    feed(detector, counts)
+    return detector, START + len(counts) * MINUTE
+
+
+def test_the_score_rises_once_per_incident_while_the_alert_lasts():
+    detector, t = _quiet_week(12)
+    incident = feed(detector, [60.0] * 30, start=t)
+    assert all(r.alert for r in incident), "every bucket of the incident is rare"
+    assert incident[0].score > 0.5
+    assert all(r.score == 0.0 for r in incident[1:]), "buckets no rarer than the first do not score again"
+    # The same burst again three hours later is still part of the refractory period ...
+    again = detector.update(t + 3 * HOUR, 60.0)
+    assert again.alert and again.score == 0.0
+    # ... a bigger wave is news ...
+    bigger = detector.update(t + 3 * HOUR + MINUTE, 200.0)
+    assert bigger.score > incident[0].score
+    # ... and once the refractory period is over, a burst like the first scores again.
+    feed(detector, [10.0] * int(25 * HOUR / MINUTE), start=t + 4 * HOUR)
+    later = detector.update(t + 29 * HOUR, 60.0)
+    assert later.alert and later.score > 0.5
+
+
+def test_without_refractory_period_every_rare_bucket_scores():
+    rng = np.random.default_rng(13)
+    detector = VolumeDetector(refractory_hours=0.0)
+    counts = rng.poisson(10, size=int(7 * DAY / MINUTE))
+    feed(detector, counts)
+    incident = feed(detector, [60.0] * 30, start=START + len(counts) * MINUTE)
+    assert all(r.score > 0.5 for r in incident)
+
+
+def test_score_one_is_the_score_update_returns_and_does_not_learn():
+    detector, t = _quiet_week(14)
+    feed(detector, [60.0] * 5, start=t)
+    state = detector.to_state()
+    held = detector.score_one((t + 5 * MINUTE, 60.0))
+    assert detector.to_state() == state
+    assert held == detector.update(t + 5 * MINUTE, 60.0).score == 0.0
+
+
+def test_a_long_incident_is_one_burst_for_the_calibration():
+    # The tail counts bursts, not buckets: a two-hour incident raises the burst rate by one burst's
+    # worth, the same in one-minute and five-minute buckets, so the alert level does not depend on
+    # the bucket length (counting buckets would add 120 or 24 exceedances).
+    steps = []
+    for step in (MINUTE, 5 * MINUTE):
+        detector = VolumeDetector()
+        per_bucket = 10 * step / MINUTE
+        feed(detector, [per_bucket] * int(7 * DAY / step), step=step)
+        before = detector._tail.rate_per_hour
+        t = START + 7 * DAY
+        feed(detector, [6 * per_bucket] * int(2 * HOUR / step), start=t, step=step)
+        feed(detector, [per_bucket] * int(2 * HOUR / step), start=t + 2 * HOUR, step=step)
+        steps.append(detector._tail.rate_per_hour - before)
+    one_burst = 1 - 0.5 ** (1 / (detector.tail_halflife_days * 24))  # EWMA weight of one hour, times 1 burst/hour
+    assert steps[0] == pytest.approx(steps[1], rel=0.05)
+    assert 0.5 * one_burst < steps[0] < 1.5 * one_burst
+
+
+def test_states_saved_before_the_refractory_period_still_load():
+    detector, t = _quiet_week(16)
+    state = json.loads(json.dumps(detector.to_state()))
+    del state["held"]
+    restored = VolumeDetector.from_state(state)
+    assert restored.update(t, 60.0).score > 0.5
