@@ -121,7 +121,7 @@ class IncidentThresholds:
     #: A negative spike at least this many times the expected volume is critical.
     critical_volume_ratio: float = 4.0
     #: A negative drift this many share points above its baseline is a warning (else a watch).
-    shift_warning_delta: float = 0.2
+    shift_warning_delta: float = 0.15
     #: A story counts as a complaint when at least this share of its posts is negative.
     story_negative_share: float = 0.6
     story_authors: tuple[int, int, int] = (10, 50, 200)
@@ -232,11 +232,15 @@ def _story_level(story: StorySignal | None, limits: IncidentThresholds) -> Sever
         return Severity.NONE  # no longer spreading
     doubling = story.doubling_time_seconds
     doubling = doubling if _is_number(doubling) else math.inf
+    # A short doubling time of a story that barely moves (1 post, then 2) is worth a watch at most:
+    # above that, doubling counts only once the story spreads at least at the watch level's velocity.
+    moving = velocity >= limits.story_velocity[0]
     reached = Severity.NONE
     for level, authors, speed, doubling_limit in zip(
             (Severity.WATCH, Severity.WARNING, Severity.CRITICAL), limits.story_authors,
             limits.story_velocity, limits.story_doubling_seconds, strict=True):
-        if _number(story.unique_authors) >= authors and (velocity >= speed or doubling <= doubling_limit):
+        if _number(story.unique_authors) >= authors and (
+                velocity >= speed or ((moving or level == Severity.WATCH) and doubling <= doubling_limit)):
             reached = level
     return reached
 

@@ -80,6 +80,11 @@ class ShiftResult:
     recent_share: float  # the recent pool's share, for the slow-drift view
     alert: bool
 
+    @property
+    def share(self) -> float:
+        """The share the incident decision compares with the baseline: the recent pool's, steadier than one window."""
+        return self.recent_share
+
 
 class ShiftDetector:
     """Detect a rise in a brand's share of negative posts against its own baseline.

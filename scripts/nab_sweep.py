@@ -4,6 +4,7 @@
     .venv/bin/python scripts/nab_sweep.py --set refractory_hours=12  # one change
     .venv/bin/python scripts/nab_sweep.py --grid refractory_hours=0,6,12,24   # sensitivity
     .venv/bin/python scripts/nab_sweep.py --windows-detail           # where each window is caught
+    .venv/bin/python scripts/nab_sweep.py --half-detail              # each half's files at that half's threshold
 
 For every setting it prints the normalised NAB score (threshold swept once over
 all files, as NAB does) for the three profiles, and three robustness figures
@@ -82,7 +83,8 @@ def lofo(rows_by_file: dict[str, list[ScoredRow]], profile=STANDARD) -> float:
     return normalised_score(total, windows, profile)
 
 
-def evaluate(params: dict, pool: ProcessPoolExecutor, windows, detail: bool = False) -> dict[str, float]:
+def evaluate(params: dict, pool: ProcessPoolExecutor, windows, detail: bool = False,
+             half_detail: bool = False) -> dict[str, float]:
     runs = run_all(params, pool)
     names = sorted(runs)
     scores = rows_of(runs, windows, names, 1)
@@ -98,7 +100,22 @@ def evaluate(params: dict, pool: ProcessPoolExecutor, windows, detail: bool = Fa
     figures["lofo"] = lofo(scores)
     if detail:
         print_detail(scores, figures["standard_thr"])
+    if half_detail:
+        for half, half_names in (("A", names[0::2]), ("B", names[1::2])):
+            print_half_detail(half, {n: scores[n] for n in half_names})
     return figures
+
+
+def print_half_detail(half: str, scores: dict[str, list[ScoredRow]]) -> None:
+    """Per file of one half: raw standard score and false positives at the half's own swept threshold.
+
+    When an idea helps the corpus but not one half, this shows which file pays for it.
+    """
+    best = best_threshold(itertools.chain.from_iterable(scores.values()), STANDARD)
+    print(f"  half {half}: threshold {best.threshold:.3f}, {best.tp} TP rows, {best.fp} FP rows")
+    for name, rows in scores.items():
+        result = score_at_threshold(rows, STANDARD, best.threshold)
+        print(f"    {name:<26} raw {result.score:6.2f}  FP: {result.fp:3d}")
 
 
 def print_detail(scores: dict[str, list[ScoredRow]], threshold: float) -> None:
@@ -130,6 +147,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...")
     parser.add_argument("--windows-detail", action="store_true")
+    parser.add_argument("--half-detail", action="store_true")
     args = parser.parse_args()
     windows = load_windows(DATA / "windows.json")
     base = {key: parse_value(value) for key, value in (item.split("=", 1) for item in args.set)}
@@ -141,7 +159,7 @@ def main() -> None:
     with ProcessPoolExecutor(2) as pool:
         for combo in itertools.product(*grid_values) if grid_values else [()]:
             params = {**base, **dict(zip(grid_names, combo, strict=True))}
-            f = evaluate(params, pool, windows, args.windows_detail)
+            f = evaluate(params, pool, windows, args.windows_detail, args.half_detail)
             label = json.dumps(params).replace("\"", "")[-44:] if params else "defaults"
             print(f"{label:<44} {f['standard']:5.1f} {f['standard_fixed']:5.1f} "
                   f"{f['reward_low_FP_rate']:5.1f} {f['reward_low_FP_rate_fixed']:5.1f} "

@@ -229,3 +229,11 @@ def test_severity_names():
     assert Severity.WATCH < Severity.WARNING
     with pytest.raises(ValueError, match="watch, warning"):
         Severity.parse("panic")
+
+
+def test_a_fast_doubling_of_a_barely_moving_story_is_at_most_watch():
+    # 1 post, then 2: "doubling every 2 minutes" with many authors over a long life, but 0.4 posts/min.
+    crawling = viral_story(authors=80, doubling_minutes=2, velocity=0.4)
+    assert decide(CALM_VOLUME, None, crawling).severity is Severity.WATCH
+    moving = viral_story(authors=80, doubling_minutes=2, velocity=1.5)
+    assert decide(CALM_VOLUME, None, moving).severity is Severity.WARNING
