@@ -108,8 +108,9 @@ def _expected_brand_mentions(path: Path) -> int:
 
 
 def _print_alerts(worker: WorkerProcess) -> None:
-    lines = [line for line in worker.log_path.read_text(errors="replace").splitlines() if "ALERT" in line]
-    print(f"\nalerts raised: {len(lines)}")
+    lines = [line for line in worker.log_path.read_text(errors="replace").splitlines()
+             if "] incident " in line or line.startswith("    ")]
+    print(f"\nalerts (console notifier): {sum('] incident ' in line for line in lines)} events")
     for line in lines:
         print("  " + line)
 

@@ -2,14 +2,20 @@
 
 ::
 
-    posts ──ingest──┬──> posts.by_brand (keyed by brand) ──count──> brand_minute_counts (table)
-     (raw JSON)     └──> posts.dlq (original bytes + reason headers)
+    posts ──ingest──┬──> posts.by_brand ──per_brand──┬──> brand_minute_counts, brand_monitors (tables)
+     (raw JSON)     │     (keyed by brand)            └──> incidents (the outbox) ──notify──> Slack, PagerDuty,
+                    └──> posts.dlq                                                   webhook, console
+                         (original bytes + reason headers)          alert_cursors, slack_messages (tables)
 
 * ``ingest`` takes batches of raw values, validates them, matches brands and
   scores negativity (:class:`streams.ingest.Ingestor`), then re-keys every post
   by brand so that one worker owns all state of a brand.
-* ``count`` keeps per-brand 1-minute tumbling counts (total and by platform,
-  by the post's own ``created_at``) in a changelog-backed table.
+* ``per_brand`` keeps per-brand 1-minute tumbling counts (total and by platform,
+  by the post's own ``created_at``) and runs each brand's detectors and incident
+  lifecycle (:class:`streams.brand_stage.BrandStage`); every incident decision is
+  written to the ``incidents`` topic before anything is delivered.
+* ``notify`` delivers the outbox to the configured receivers, at least once and
+  idempotently (:mod:`streams.alerting`).
 
 Offsets are committed only after a batch is processed and the producer has
 flushed what it sent (Faust flushes before it commits): at-least-once.
@@ -17,7 +23,11 @@ flushed what it sent (Faust flushes before it commits): at-least-once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import os
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -29,10 +39,14 @@ from faust.types import EventT
 from faust.web import Request, Response, View
 
 from streams import metrics
+from streams.alerting import BufferedTableStore, build_deliverer
+from streams.backtest import tracker_from
+from streams.brand_stage import BrandStage, write_table
 from streams.config import Config
 from streams.ingest import DeadLetter, Ingestor
 from streams.matching import BrandMatcher
 from streams.topics import DLQ_MAX_MESSAGE_BYTES
+from streams.watermark import PartitionWatermark
 
 log = logging.getLogger("crisiswatch")
 
@@ -40,16 +54,12 @@ POSTS_TOPIC = "posts"
 DLQ_TOPIC = "posts.dlq"
 BY_BRAND_TOPIC = "posts.by_brand"
 COUNTS_TABLE = "brand_minute_counts"
+INCIDENTS_TOPIC = "incidents"
 INGEST_BATCH = 1000
 INGEST_WITHIN_S = 0.05
 BRAND_BATCH = 2000
 BRAND_WITHIN_S = 0.05
 LAG_INTERVAL_S = 5.0
-
-
-def bucket_key(brand: str, bucket_start: int) -> str:
-    """The table key of one brand's bucket: ``"<brand>|<epoch seconds of the bucket start>"``."""
-    return f"{brand}|{bucket_start}"
 
 
 def build_app(config: Config, scorer: Any | None = None) -> faust.App:
@@ -78,10 +88,18 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     posts = app.topic(config.kafka.topic(POSTS_TOPIC), key_serializer="raw", value_serializer="raw", allow_empty=True)
     dlq = app.topic(config.kafka.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="raw")
     by_brand = app.topic(config.kafka.topic(BY_BRAND_TOPIC), key_serializer="raw", value_serializer="raw")
+    outbox = app.topic(config.kafka.topic(INCIDENTS_TOPIC), key_serializer="raw", value_serializer="raw")
     counts = app.Table(COUNTS_TABLE, default=dict, key_type=str)
+    monitor_states = app.Table("brand_monitors", key_type=str, value_type=str,
+                               extra_topic_configs={"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)})
+    cursors = app.Table("alert_cursors", key_type=str)
+    slack_messages = app.Table("slack_messages", key_type=str)
 
-    bucket_seconds = config.worker.bucket_seconds
     known = frozenset(config.brand_names)
+    brand_stage = BrandStage(config, counts, monitor_states, tracker_from(config))
+    cursor_store, slack_store = BufferedTableStore(cursors), BufferedTableStore(slack_messages)
+    ingest_watermark = PartitionWatermark()
+    source = f"{socket.gethostname()}:{os.getpid()}"  # this worker, as a source of watermarks
     ingestor = Ingestor(BrandMatcher(config.brands), config.brand_names, scorer,
                         config.negativity.complaint_threshold)
 
@@ -89,35 +107,50 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     async def ingest(stream: faust.StreamT) -> None:
         async for events in stream.take_events(INGEST_BATCH, within=INGEST_WITHIN_S):
             try:
-                await _ingest_batch(events, ingestor, dlq, by_brand, known)
+                await _ingest_batch(events, ingestor, dlq, by_brand, known, ingest_watermark, app.consumer, source)
             except Exception:
                 # Faust acks a batch even when its processing raises, so a crash here would lose
                 # posts: instead isolate the post that fails, dead-letter it, and go on.
                 log.exception("a batch of %d posts failed; retrying them one by one", len(events))
                 for event in events:
                     try:
-                        await _ingest_batch([event], ingestor, dlq, by_brand, known)
+                        await _ingest_batch([event], ingestor, dlq, by_brand, known, ingest_watermark, app.consumer,
+                                            source)
                     except Exception as exc:
                         letter = DeadLetter(0, event.value, "processing_error", repr(exc)[:300])
                         await _send_dead_letter(dlq, event.message, letter)
                         metrics.DLQ.labels(reason=letter.reason).inc()
 
     @app.agent(by_brand)
-    async def count(stream: faust.StreamT) -> None:
+    async def per_brand(stream: faust.StreamT) -> None:
         async for events in stream.take_events(BRAND_BATCH, within=BRAND_WITHIN_S):
-            changed: dict[str, tuple[int, dict[str, int]]] = {}
-            for event in events:
-                post = orjson.loads(event.value)
-                bucket = int(post["created_at_s"] // bucket_seconds * bucket_seconds)
-                key = bucket_key(post["brand"], bucket)
-                _, row = changed.get(key) or (0, dict(counts.data.get(key) or {}))
-                row["total"] = row.get("total", 0) + 1
-                row[post["platform"]] = row.get(post["platform"], 0) + 1
-                changed[key] = (event.message.partition, row)
-            for key, (partition, row) in changed.items():
-                write_table(counts, partition, key, row)
+            began = time.perf_counter()
+            incidents, failed = brand_stage.process(events)
+            for brand, event in incidents:
+                await outbox.send(key=brand.encode(), value=orjson.dumps(event))
+            for event, why in failed:
+                await _send_dead_letter(dlq, event.message, DeadLetter(0, event.value, "processing_error", why))
+                metrics.DLQ.labels(reason="processing_error").inc()
+            metrics.BATCH_SECONDS.labels(agent="per_brand").observe(time.perf_counter() - began)
 
-    source_topics = {posts.get_topic_name(), by_brand.get_topic_name()}
+    @app.agent(outbox)
+    async def notify(stream: faust.StreamT) -> None:
+        deliverer = build_deliverer(config, cursor_store, slack_store, should_stop=lambda: app.should_stop)
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            if deliverer is not None:
+                await loop.run_in_executor(None, deliverer.deliver, orjson.loads(event.value))
+            partition = event.message.partition
+            for table, store in ((cursors, cursor_store), (slack_messages, slack_store)):
+                for key, value in store.drain().items():
+                    write_table(table, partition, key, value)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        brand_stage.forget()
+        ingest_watermark.forget()
+
+    source_topics = {posts.get_topic_name(), by_brand.get_topic_name(), outbox.get_topic_name()}
 
     @app.timer(LAG_INTERVAL_S)
     async def report_lag() -> None:
@@ -149,19 +182,7 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
                     agg[name] = agg.get(name, 0) + n
             return self.json(totals)
 
-    app.crisiswatch = {"ingest": ingest, "count": count, "counts": counts, "ingestor": ingestor}
     return app
-
-
-def write_table(table: faust.Table, partition: int, key: str, value: Any) -> None:
-    """Set ``table[key]`` and log it to the changelog partition of the brand it belongs to.
-
-    Faust's ``table[key] = value`` does the same for the *current* event only; a batch
-    updates each key once, with the partition of the events it came from (all of one
-    brand's posts share a partition, because ``posts.by_brand`` is keyed by brand).
-    """
-    table.data[key] = value
-    table.send_changelog(partition, key, value)
 
 
 async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter) -> None:
@@ -183,10 +204,33 @@ async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter)
         await (await dlq.send(key=message.key, value=value[:65536], headers=headers))
 
 
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no infinity
+
+
+def _has_unread_records(consumer: Any, tp: Any) -> bool:
+    highwater = consumer.highwater(tp)
+    read = consumer._read_offset.get(tp)  # Faust's last read offset of the partition
+    return bool(highwater) and (read is None or read < highwater - 1)
+
+
 async def _ingest_batch(events: Sequence[EventT], ingestor: Ingestor, dlq: faust.TopicT,
-                        by_brand: faust.TopicT, known: frozenset[str]) -> None:
+                        by_brand: faust.TopicT, known: frozenset[str], watermark: PartitionWatermark,
+                        consumer: Any, source: str) -> None:
     now = time.time()
     result = ingestor.process([e.value for e in events], now)
+    if watermark.waiting or not watermark.newest:
+        watermark.expect({tp for tp in consumer.assignment() if tp.topic == events[0].message.topic
+                          and _has_unread_records(consumer, tp)})
+    # Each post carries the watermark as it stood once that post was read (not once the whole
+    # batch was), so that a batch spanning minutes of post time does not make its own posts late.
+    watermark_at: dict[int, float] = {}
+    for post, index in zip(result.posts, result.post_indexes, strict=True):
+        message = events[index].message
+        highwater = consumer.highwater(message.tp)
+        watermark.observe(message.tp, post.created_at,
+                          caught_up=highwater is not None and message.offset >= highwater - 1)
+        watermark_at[id(post)] = watermark.value
     for letter in result.dead_letters:
         await _send_dead_letter(dlq, events[letter.index].message, letter)
         metrics.DLQ.labels(reason=letter.reason).inc()
@@ -194,7 +238,8 @@ async def _ingest_batch(events: Sequence[EventT], ingestor: Ingestor, dlq: faust
     for platform in result.unmatched:
         metrics.POSTS.labels(brand="none", platform=metrics.platform_label(platform), outcome="unmatched").inc()
     for bp in result.forwarded:
-        await by_brand.send(key=bp.brand.encode(), value=orjson.dumps(bp.message()))
+        stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source}
+        await by_brand.send(key=bp.brand.encode(), value=orjson.dumps({**bp.message(), **stamp}))
         metrics.POSTS.labels(brand=metrics.brand_label(bp.brand, known),
                              platform=metrics.platform_label(bp.post.platform), outcome="matched").inc()
     done = time.time()

@@ -329,7 +329,10 @@ def _detector_sections(v: _Validator, raw: Any, key: str) -> dict[str, dict[str,
 def _alerts(v: _Validator, raw: Any, key: str) -> dict[str, Any]:
     alerts = dict(v.mapping(raw, key))
     v.known_keys(alerts, key, {"resolve_after_seconds", "cooldown_seconds", "console", "slack",
-                               "pagerduty", "webhook"})
+                               "pagerduty", "webhook", "open_at", "growth_ratio", "min_update_interval_seconds",
+                               "max_incidents", "max_series_points", "dashboard_url"})
+    if "open_at" in alerts:
+        v.choice(alerts["open_at"], f"{key}.open_at", SEVERITIES)
     for k in ("resolve_after_seconds", "cooldown_seconds"):
         if k in alerts:
             v.integer(alerts[k], f"{key}.{k}", 0, 30 * 86400)

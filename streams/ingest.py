@@ -53,8 +53,10 @@ class IngestResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: (platform) of each valid post that mentioned no brand: counted and dropped.
     unmatched: list[str] = field(default_factory=list)
-    #: every valid post, matched or not (for latency metrics)
+    #: every valid post, matched or not (for latency metrics and watermarks)
     posts: list[Post] = field(default_factory=list)
+    #: the position in the input batch of each of ``posts``
+    post_indexes: list[int] = field(default_factory=list)
 
 
 class Ingestor:
@@ -80,6 +82,7 @@ class Ingestor:
                 result.dead_letters.append(DeadLetter(index, raw, "processing_error", repr(exc)[:300]))
                 continue
             result.posts.append(post)
+            result.post_indexes.append(index)
             brands = self._brands_of(post)
             if brands:
                 valid.append((post, wire, brands))

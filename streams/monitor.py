@@ -21,6 +21,7 @@ story, but the closed bucket is not scored again.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ SERIES_POINTS = 180
 TOP_STORIES = 5
 MAX_QUOTABLE_POSTS = 500
 QUOTE_CHARS = 280
+MAX_PENDING_POSTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -108,16 +110,30 @@ class BrandMonitor:
         self.quotable: OrderedDict[str, list[Any]] = OrderedDict(state.get("quotable") or {})
         self.watermark: float = state.get("watermark") or float("-inf")
         self.late_posts = 0
+        #: posts ahead of the watermark, applied once it reaches them (not saved: see streams/brand_stage.py)
+        self.pending: list[tuple[float, int, Post, float, bool]] = []
+        self._sequence = 0
 
     # --- feeding -------------------------------------------------------------------------
 
-    def add_post(self, post: Post, negativity: float, complaint: bool) -> list[Evaluation]:
-        """Close the buckets this post's time closes, then count it in its bucket and its story.
+    def add_post(self, post: Post, negativity: float, complaint: bool,
+                 watermark: float | None = None) -> list[Evaluation]:
+        """Take one post; return the evaluations of the buckets the watermark closes.
 
-        Closing first keeps the detectors causal: a bucket is judged on the posts up to its end
-        plus the allowed lateness, never on later ones, however the caller batches posts.
+        ``watermark`` is how far the caller knows it has read in event time (see
+        :mod:`streams.watermark`); a file in time order leaves it out, and the post's own time is
+        used. A post ahead of the watermark waits in a buffer until the watermark reaches it, so
+        that posts from a partition read ahead are applied in time order, after the buckets before
+        them closed: a bucket is judged on the posts up to its end plus the allowed lateness, never
+        on later ones, however the caller batches and interleaves partitions.
         """
-        closed = self.advance(post.created_at)
+        heapq.heappush(self.pending, (post.created_at, self._sequence, post, negativity, complaint))
+        self._sequence += 1
+        if len(self.pending) > MAX_PENDING_POSTS:  # a partition stalled far behind: stop waiting for it
+            watermark = max(watermark or float("-inf"), self.pending[0][0])
+        return self.advance(post.created_at if watermark is None else watermark)
+
+    def _apply(self, post: Post, negativity: float, complaint: bool) -> None:
         size = self.params.bucket_seconds
         bucket = int(post.created_at // size * size)
         if self.next_bucket is None:
@@ -131,15 +147,26 @@ class BrandMonitor:
         self.stories.update(post, negativity, complaint)
         if not post.reshare_of:  # reshares repeat their root's text
             self._remember_quote(post)
-        return closed
 
     def advance(self, watermark: float) -> list[Evaluation]:
-        """Close every bucket that ended ``allowed_lateness_seconds`` or more before ``watermark``."""
-        if self.next_bucket is None or watermark <= self.watermark:
+        """Apply the waiting posts up to ``watermark`` in time order, closing buckets as time passes them.
+
+        A bucket closes once the watermark is ``allowed_lateness_seconds`` past its end.
+        """
+        watermark = self.watermark = max(watermark, self.watermark)  # late posts apply at once
+        evaluations: list[Evaluation] = []
+        while self.pending and self.pending[0][0] <= watermark:
+            created_at, _, post, negativity, complaint = heapq.heappop(self.pending)
+            evaluations.extend(self._close_until(created_at))
+            self._apply(post, negativity, complaint)
+        evaluations.extend(self._close_until(watermark))
+        return evaluations
+
+    def _close_until(self, now: float) -> list[Evaluation]:
+        if self.next_bucket is None:
             return []
-        self.watermark = watermark
         size = self.params.bucket_seconds
-        last_closable = (watermark - self.params.allowed_lateness_seconds) // size * size - size
+        last_closable = (now - self.params.allowed_lateness_seconds) // size * size - size
         evaluations = []
         while self.next_bucket <= last_closable:
             if self.next_bucket not in self.open_buckets:
@@ -169,7 +196,10 @@ class BrandMonitor:
         # The incident is about the story only when the story alone is worth an incident; otherwise it is
         # about the brand, and joins the brand's latest incident instead of opening one per passing story.
         about_story = top[0] if top and decide(None, None, top[0], self.thresholds).is_incident else None
-        snapshot = self._snapshot(volume, shift, top[0] if top else None, about_story is not None)
+        # Otherwise the alert quotes the brand's fastest mostly-negative story, if any: quoting a happy
+        # story under a negativity alert would mislead.
+        featured = about_story or next((s for s in top if s.negative_share >= 0.5), None)
+        snapshot = self._snapshot(volume, shift, featured, about_story is not None)
         signals = {name: 1.0 for name in decision.signals}
         signals.update(volume_score=_finite(volume.score), shift_score=_finite(shift.score))
         decided_at = end + self.params.allowed_lateness_seconds  # the earliest a worker knows the bucket
