@@ -46,9 +46,9 @@ DASHBOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
 
 #: The generated scenario: one day (the product launch at 15:00 is a volume spike the detectors see after
 #: 12 calm hours of warm-up), at half the default rate to keep the replay short.
-SCENARIO_DAYS = "1"
+SCENARIO_DAYS = "1.6"  # includes the viral complaint, so incidents open and alerts are delivered
 SCENARIO_SCALE = "0.5"
-BRAND = "brewbox"  # the brand of the day-1 product launch: every per-brand series exists for it
+BRAND = "skyway"  # the brand of the viral complaint: every per-brand series, incidents included, exists for it
 #: Template variable values. The rate window is longer than the whole run, so that sparse counters
 #: (incident events, alerts sent) that moved at any point of the replay still show.
 VARIABLES = {"brand": BRAND, "job": "crisiswatch", "__rate_interval": "5m"}
