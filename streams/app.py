@@ -45,6 +45,7 @@ from streams.brand_stage import BrandStage, write_table
 from streams.config import Config
 from streams.ingest import DeadLetter, Ingestor
 from streams.matching import BrandMatcher
+from streams.stall import StallWatchdog
 from streams.topics import DLQ_MAX_MESSAGE_BYTES
 from streams.watermark import PartitionWatermark
 
@@ -151,6 +152,8 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
         ingest_watermark.forget()
 
     source_topics = {posts.get_topic_name(), by_brand.get_topic_name(), outbox.get_topic_name()}
+    # The outbox is left out: its agent legitimately waits during a receiver's outage.
+    watchdog = StallWatchdog({posts.get_topic_name(), by_brand.get_topic_name()})
 
     @app.timer(LAG_INTERVAL_S)
     async def report_lag() -> None:
@@ -168,6 +171,7 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
             lag[tp.topic] = lag.get(tp.topic, 0) + max(behind, 0)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(topic=topic).set(value)
+        await watchdog.check(consumer)
 
     @app.page("/counts/")
     class CountsView(View):

@@ -108,10 +108,13 @@ def posts_by_brand_platform(metrics_texts: Iterable[str]) -> Counter:
     return totals
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5,
+             state: Callable[[], object] | None = None) -> None:
+    """Poll ``condition`` until it holds; on timeout, say what was awaited and (with ``state``) what was seen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    seen = f"; last seen: {state()}" if state else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{seen}")
