@@ -37,7 +37,7 @@ from streams.post import Post
 
 SERIES_POINTS = 180
 TOP_STORIES = 5
-MAX_QUOTABLE_POSTS = 500
+MAX_QUOTABLE_POSTS = 1000
 QUOTE_CHARS = 280
 MAX_PENDING_POSTS = 50_000
 
@@ -145,8 +145,7 @@ class BrandMonitor:
         else:
             self.late_posts += 1
         self.stories.update(post, negativity, complaint)
-        if not post.reshare_of:  # reshares repeat their root's text
-            self._remember_quote(post)
+        self._remember_quote(post)
 
     def advance(self, watermark: float) -> list[Evaluation]:
         """Apply the waiting posts up to ``watermark`` in time order, closing buckets as time passes them.
