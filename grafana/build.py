@@ -401,6 +401,11 @@ def pipeline_board() -> dict[str, Any]:
         timeseries("Worker CPU", [query(f"rate(process_cpu_seconds_total{{{JOB}}}[$__rate_interval])",
                                         "{{instance}}")],
                    "percentunit", "CPU time per second of each worker process (1 = one core)."),
+        timeseries("Stalled partitions restarted",
+                   [query(f"sum by (instance, topic) (increase(crisiswatch_partition_stalls_total{{{JOB}}}"
+                          "[$__rate_interval]))", "{{instance}} {{topic}}")],
+                   "short", "Source partitions the watchdog found not fetched while others moved, and restarted "
+                   "(a faust-streaming bug after rebalances). Anything above 0 is worth a look at the worker log."),
         timeseries("Buckets closed per second",
                    [query(f"sum by (instance) (rate(crisiswatch_buckets_closed_total{{{JOB}}}[$__rate_interval]))",
                           "{{instance}}")],

@@ -30,6 +30,8 @@ class StallWatchdog:
         self.stall_seconds = stall_seconds
         self.clock = clock
         self.seen: dict[Any, tuple[int | None, float]] = {}  # tp -> (read offset, since when)
+        for topic in topics:  # export 0 from the start, so a rate over it has data
+            STALLS.labels(topic=topic)
 
     async def check(self, consumer: Any) -> list[Any]:
         """Look at every assigned source partition; restart and return the stalled ones."""
