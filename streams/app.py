@@ -7,9 +7,12 @@
                     └──> posts.dlq                                                   webhook, console
                          (original bytes + reason headers)          alert_cursors, slack_messages (tables)
 
-* ``ingest`` takes batches of raw values, validates them, matches brands and
-  scores negativity (:class:`streams.ingest.Ingestor`), then re-keys every post
-  by brand so that one worker owns all state of a brand.
+* ``ingest`` takes whole Kafka batches of raw values (a
+  :class:`streams.posts_reader.PostsReader`, not a Faust agent: Faust's
+  per-event cost was most of the worker's CPU), validates them, matches brands
+  and scores negativity (:class:`streams.ingest.Ingestor`), then re-keys every
+  post by brand so that one worker owns all state of a brand: the posts bound
+  for one partition of ``posts.by_brand`` travel together as a JSON array.
 * ``per_brand`` keeps per-brand 1-minute tumbling counts (total and by platform,
   by the post's own ``created_at``) and runs each brand's detectors and incident
   lifecycle (:class:`streams.brand_stage.BrandStage`); every incident decision is
@@ -17,8 +20,9 @@
 * ``notify`` delivers the outbox to the configured receivers, at least once and
   idempotently (:mod:`streams.alerting`).
 
-Offsets are committed only after a batch is processed and the producer has
-flushed what it sent (Faust flushes before it commits): at-least-once.
+Offsets are committed only after a batch is processed and what it sent has been
+acknowledged (the reader awaits its producer; Faust flushes before it
+commits): at-least-once.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
-from faust.types import EventT
 from faust.web import Request, Response, View
 
 from streams import metrics
@@ -45,6 +50,7 @@ from streams.brand_stage import BrandStage, write_table
 from streams.config import Config
 from streams.ingest import DeadLetter, Ingestor
 from streams.matching import BrandMatcher
+from streams.posts_reader import PostsReader, chunk_json_array, partition_for_key
 from streams.stall import StallWatchdog
 from streams.topics import DLQ_MAX_MESSAGE_BYTES
 from streams.watermark import PartitionWatermark
@@ -56,9 +62,11 @@ DLQ_TOPIC = "posts.dlq"
 BY_BRAND_TOPIC = "posts.by_brand"
 COUNTS_TABLE = "brand_minute_counts"
 INCIDENTS_TOPIC = "incidents"
-INGEST_BATCH = 1000
-INGEST_WITHIN_S = 0.05
-BRAND_BATCH = 2000
+INGEST_BATCH = 5000
+#: Posts for one partition of ``posts.by_brand`` travel in JSON arrays of at most this size
+#: (well under the broker's default ``max.message.bytes`` of about 1 MB).
+BY_BRAND_MESSAGE_BYTES = 256 * 1024
+BRAND_BATCH = 50
 BRAND_WITHIN_S = 0.05
 LAG_INTERVAL_S = 5.0
 
@@ -86,6 +94,7 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
         stream_buffer_maxsize=20000,
         producer_max_request_size=DLQ_MAX_MESSAGE_BYTES + 64 * 1024,
     )
+    # Read by a PostsReader in whole Kafka batches, not by a Faust agent (see streams/posts_reader.py).
     posts = app.topic(config.kafka.topic(POSTS_TOPIC), key_serializer="raw", value_serializer="raw", allow_empty=True)
     dlq = app.topic(config.kafka.topic(DLQ_TOPIC), key_serializer="raw", value_serializer="raw")
     by_brand = app.topic(config.kafka.topic(BY_BRAND_TOPIC), key_serializer="raw", value_serializer="raw")
@@ -97,6 +106,7 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     slack_messages = app.Table("slack_messages", key_type=str)
 
     known = frozenset(config.brand_names)
+    dlq_name, by_brand_name = dlq.get_topic_name(), by_brand.get_topic_name()
     brand_stage = BrandStage(config, counts, monitor_states, tracker_from(config))
     cursor_store, slack_store = BufferedTableStore(cursors), BufferedTableStore(slack_messages)
     ingest_watermark = PartitionWatermark()
@@ -104,23 +114,35 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     ingestor = Ingestor(BrandMatcher(config.brands), config.brand_names, scorer,
                         config.negativity.complaint_threshold)
 
-    @app.agent(posts)
-    async def ingest(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(INGEST_BATCH, within=INGEST_WITHIN_S):
-            try:
-                await _ingest_batch(events, ingestor, dlq, by_brand, known, ingest_watermark, app.consumer, source)
-            except Exception:
-                # Faust acks a batch even when its processing raises, so a crash here would lose
-                # posts: instead isolate the post that fails, dead-letter it, and go on.
-                log.exception("a batch of %d posts failed; retrying them one by one", len(events))
-                for event in events:
-                    try:
-                        await _ingest_batch([event], ingestor, dlq, by_brand, known, ingest_watermark, app.consumer,
-                                            source)
-                    except Exception as exc:
-                        letter = DeadLetter(0, event.value, "processing_error", repr(exc)[:300])
-                        await _send_dead_letter(dlq, event.message, letter)
-                        metrics.DLQ.labels(reason=letter.reason).inc()
+    @app.task
+    async def ingest() -> None:
+        reader = PostsReader(config.kafka, posts.get_topic_name(), f"{config.worker.app_id}.ingest",
+                             max_records=INGEST_BATCH, on_revoked=ingest_watermark.forget)
+        await reader.start()
+        try:
+            await reader.run(handle_posts, should_stop=lambda: app.should_stop)
+        finally:
+            await reader.stop()
+
+    async def handle_posts(records: Sequence[ConsumerRecord], reader: PostsReader) -> None:
+        try:
+            await _ingest_batch(records, reader, ingestor, dlq_name, by_brand_name, known, ingest_watermark, source)
+        except KafkaError:
+            raise  # the batch is not committed; the worker stops and its successor re-reads it
+        except Exception:
+            # A bug: isolate the post that triggers it, dead-letter that one, and go on.
+            log.exception("a batch of %d posts failed; retrying them one by one", len(records))
+            for record in records:
+                try:
+                    await _ingest_batch([record], reader, ingestor, dlq_name, by_brand_name, known,
+                                        ingest_watermark, source)
+                except KafkaError:
+                    raise
+                except Exception as exc:
+                    letter = DeadLetter(0, record.value, "processing_error", repr(exc)[:300])
+                    await reader.send(dlq_name, record.value or b"", key=record.key, headers=_dead_letter_headers(
+                        letter, f"{record.topic}/{record.partition}/{record.offset}"))
+                    metrics.DLQ.labels(reason=letter.reason).inc()
 
     @app.agent(by_brand)
     async def per_brand(stream: faust.StreamT) -> None:
@@ -129,8 +151,9 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
             incidents, failed = brand_stage.process(events)
             for brand, event in incidents:
                 await outbox.send(key=brand.encode(), value=orjson.dumps(event))
-            for event, why in failed:
-                await _send_dead_letter(dlq, event.message, DeadLetter(0, event.value, "processing_error", why))
+            for failure in failed:
+                await _send_dead_letter(dlq, failure.event.message,
+                                        DeadLetter(0, failure.raw, "processing_error", failure.reason))
                 metrics.DLQ.labels(reason="processing_error").inc()
             metrics.BATCH_SECONDS.labels(agent="per_brand").observe(time.perf_counter() - began)
 
@@ -149,11 +172,11 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         brand_stage.forget()
-        ingest_watermark.forget()
 
-    source_topics = {posts.get_topic_name(), by_brand.get_topic_name(), outbox.get_topic_name()}
+    # ``posts`` is read by the PostsReader, which reports its own lag.
+    source_topics = {by_brand.get_topic_name(), outbox.get_topic_name()}
     # The outbox is left out: its agent legitimately waits during a receiver's outage.
-    watchdog = StallWatchdog({posts.get_topic_name(), by_brand.get_topic_name()})
+    watchdog = StallWatchdog({by_brand.get_topic_name()})
 
     @app.timer(LAG_INTERVAL_S)
     async def report_lag() -> None:
@@ -195,9 +218,7 @@ async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter)
     The DLQ topic is created to take anything ``posts`` took, so the fallback only runs
     against topics managed elsewhere; it keeps the worker alive and says what was cut.
     """
-    headers = [("crisiswatch.reason", letter.reason.encode()),
-               ("crisiswatch.detail", letter.detail.encode("utf-8", "replace")),
-               ("crisiswatch.source", f"{message.topic}/{message.partition}/{message.offset}".encode())]
+    headers = _dead_letter_headers(letter, f"{message.topic}/{message.partition}/{message.offset}")
     value = letter.raw or b""
     try:
         await (await dlq.send(key=message.key, value=value, headers=headers))
@@ -208,49 +229,66 @@ async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter)
         await (await dlq.send(key=message.key, value=value[:65536], headers=headers))
 
 
+def _dead_letter_headers(letter: DeadLetter, source: str) -> list[tuple[str, bytes]]:
+    """Why the record was rejected and where it came from (topic/partition/offset), as record headers."""
+    return [("crisiswatch.reason", letter.reason.encode()),
+            ("crisiswatch.detail", letter.detail.encode("utf-8", "replace")),
+            ("crisiswatch.source", source.encode())]
+
+
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None  # JSON has no infinity
 
 
-def _has_unread_records(consumer: Any, tp: Any) -> bool:
-    highwater = consumer.highwater(tp)
-    read = consumer._read_offset.get(tp)  # Faust's last read offset of the partition
-    return bool(highwater) and (read is None or read < highwater - 1)
+def _has_unread_records(reader: PostsReader, tp: Any) -> bool:
+    highwater = reader.consumer.highwater(tp)
+    return bool(highwater) and reader.last_read(tp) < highwater - 1
 
 
-async def _ingest_batch(events: Sequence[EventT], ingestor: Ingestor, dlq: faust.TopicT,
-                        by_brand: faust.TopicT, known: frozenset[str], watermark: PartitionWatermark,
-                        consumer: Any, source: str) -> None:
+async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, ingestor: Ingestor, dlq: str,
+                        by_brand: str, known: frozenset[str], watermark: PartitionWatermark, source: str) -> None:
+    """Validate, match and score one fetched batch; send its posts to ``posts.by_brand`` and its rejects to the DLQ.
+
+    The posts bound for one partition of ``posts.by_brand`` travel together in JSON-array messages,
+    so the per-brand agent pays Faust's per-event cost once per few hundred posts.
+    """
+    began = time.perf_counter()
     now = time.time()
-    result = ingestor.process([e.value for e in events], now)
+    result = ingestor.process([r.value for r in records], now)
     if watermark.waiting or not watermark.newest:
-        watermark.expect({tp for tp in consumer.assignment() if tp.topic == events[0].message.topic
-                          and _has_unread_records(consumer, tp)})
+        watermark.expect({tp for tp in reader.assignment() if _has_unread_records(reader, tp)})
     # Each post carries the watermark as it stood once that post was read (not once the whole
     # batch was), so that a batch spanning minutes of post time does not make its own posts late.
     watermark_at: dict[int, float] = {}
     for post, index in zip(result.posts, result.post_indexes, strict=True):
-        message = events[index].message
-        highwater = consumer.highwater(message.tp)
-        watermark.observe(message.tp, post.created_at,
-                          caught_up=highwater is not None and message.offset >= highwater - 1)
+        record = records[index]
+        highwater = reader.highwater(record)
+        watermark.observe(TopicPartition(record.topic, record.partition), post.created_at,
+                          caught_up=highwater is not None and record.offset >= highwater - 1)
         watermark_at[id(post)] = watermark.value
     for letter in result.dead_letters:
-        await _send_dead_letter(dlq, events[letter.index].message, letter)
+        record = records[letter.index]
+        await reader.send(dlq, letter.raw or b"", key=record.key, headers=_dead_letter_headers(
+            letter, f"{record.topic}/{record.partition}/{record.offset}"))
         metrics.DLQ.labels(reason=letter.reason).inc()
         metrics.POSTS.labels(brand="none", platform="other", outcome="invalid").inc()
     for platform in result.unmatched:
         metrics.POSTS.labels(brand="none", platform=metrics.platform_label(platform), outcome="unmatched").inc()
+    partitions = await reader.partitions(by_brand)
+    by_partition: dict[int, list[bytes]] = {}
     for bp in result.forwarded:
         stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source}
-        await by_brand.send(key=bp.brand.encode(), value=orjson.dumps({**bp.message(), **stamp}))
+        partition = partition_for_key(bp.brand.encode(), partitions)
+        by_partition.setdefault(partition, []).append(orjson.dumps({**bp.message(), **stamp}))
         metrics.POSTS.labels(brand=metrics.brand_label(bp.brand, known),
                              platform=metrics.platform_label(bp.post.platform), outcome="matched").inc()
+    for partition, items in by_partition.items():
+        for chunk in chunk_json_array(items, BY_BRAND_MESSAGE_BYTES):
+            await reader.send(by_brand, chunk, partition=partition)
     done = time.time()
     for post in result.posts:
         metrics.PROCESSING_LATENCY.observe(max(done - post.created_at, 0.0))
-    for event in events:
-        timestamp = event.message.timestamp
-        if timestamp:
-            metrics.KAFKA_LATENCY.observe(max(done - timestamp, 0.0))
-
+    for record in records:
+        if record.timestamp:
+            metrics.KAFKA_LATENCY.observe(max(done - record.timestamp / 1000, 0.0))
+    metrics.BATCH_SECONDS.labels(agent="ingest").observe(time.perf_counter() - began)

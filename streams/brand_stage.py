@@ -25,6 +25,7 @@ import logging
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -70,6 +71,15 @@ def write_table(table: Any, partition: int, key: str, value: Any) -> None:
     table.send_changelog(partition, key, value)
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A post the stage could not process: the event it came in, its own bytes, and why."""
+
+    event: EventT
+    raw: bytes | None
+    reason: str
+
+
 class BrandStage:
     """Counts, monitors and their tables for the brands this worker owns (see module docstring)."""
 
@@ -100,40 +110,46 @@ class BrandStage:
             monitor = self.monitors[brand] = new_monitor(self.config, brand, self.tracker, state)
         return monitor
 
-    def process(self, events: Sequence[EventT]) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[EventT, str]]]:
-        """Handle one batch of ``posts.by_brand`` events.
+    def process(self, events: Sequence[EventT]) -> tuple[list[tuple[str, dict[str, Any]]], list[Failure]]:
+        """Handle one batch of ``posts.by_brand`` events (each a JSON array of posts, or one post).
 
-        Returns the incident events as (brand, event) and the events that could not be processed
+        Returns the incident events as (brand, event) and the posts that could not be processed
         with the reason (a bug: they are dead-lettered by the caller; the others go on).
         """
         size = self.config.worker.bucket_seconds
         now = time.time()
         changed: dict[str, tuple[int, dict[str, int]]] = {}
         evaluations: list[Evaluation] = []
-        failed: list[tuple[EventT, str]] = []
+        failed: list[Failure] = []
         for event in events:
+            partition = event.message.partition
             try:
-                message = orjson.loads(event.value)
-                brand, partition = message["brand"], event.message.partition
-                post = post_from_message(message)
-                monitor = self.monitor(brand)
-            except Exception as exc:  # validated upstream: only a bug gets here
-                log.exception("cannot process %s/%s/%s", event.message.topic, event.message.partition,
-                              event.message.offset)
-                failed.append((event, repr(exc)[:300]))
+                decoded = orjson.loads(event.value)
+            except Exception as exc:  # written by our own ingest step: only a bug gets here
+                failed.append(Failure(event, event.value, repr(exc)[:300]))
                 continue
-            self.partition_of[brand] = partition
-            key = bucket_key(brand, int(post.created_at // size * size))
-            _, row = changed.get(key) or (0, dict(self.counts.data.get(key) or {}))
-            row["total"] = row.get("total", 0) + 1
-            row[post.platform] = row.get(post.platform, 0) + 1
-            changed[key] = (partition, row)
             watermark = self.watermarks.setdefault(partition, SourceWatermark())
-            watermark.observe(message.get("src", ""), _or_minus_inf(message.get("wm")), now)
-            evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
-                                                watermark=watermark.value(now)))
-            if message["complaint"]:
-                metrics.COMPLAINTS.labels(brand=metrics.brand_label(brand, self.known)).inc()
+            for message in decoded if isinstance(decoded, list) else [decoded]:
+                try:
+                    brand = message["brand"]
+                    post = post_from_message(message)
+                    monitor = self.monitor(brand)
+                except Exception as exc:  # validated upstream: only a bug gets here
+                    log.exception("cannot process a post of %s/%s/%s", event.message.topic, partition,
+                                  event.message.offset)
+                    failed.append(Failure(event, orjson.dumps(message), repr(exc)[:300]))
+                    continue
+                self.partition_of[brand] = partition
+                key = bucket_key(brand, int(post.created_at // size * size))
+                _, row = changed.get(key) or (0, dict(self.counts.data.get(key) or {}))
+                row["total"] = row.get("total", 0) + 1
+                row[post.platform] = row.get(post.platform, 0) + 1
+                changed[key] = (partition, row)
+                watermark.observe(message.get("src", ""), _or_minus_inf(message.get("wm")), now)
+                evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
+                                                    watermark=watermark.value(now)))
+                if message["complaint"]:
+                    metrics.COMPLAINTS.labels(brand=metrics.brand_label(brand, self.known)).inc()
         for key, (partition, row) in changed.items():
             write_table(self.counts, partition, key, row)
         for brand, monitor in self.monitors.items():  # brands that were quiet in this batch
