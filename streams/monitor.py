@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ from detectors.volume import VolumeDetector, VolumeResult
 from streams.post import Post
 
 SERIES_POINTS = 180
+SERIES_FIELDS = 5
 TOP_STORIES = 5
-MAX_QUOTABLE_POSTS = 1000
+MAX_QUOTABLE_POSTS = 200
 QUOTE_CHARS = 280
 MAX_PENDING_POSTS = 50_000
 
@@ -106,7 +108,9 @@ class BrandMonitor:
         self.open_buckets: dict[int, list[int]] = {int(k): v for k, v in state.get("open_buckets", {}).items()}
         self.next_bucket: int | None = state.get("next_bucket")
         self.incidents: dict[str, Any] = state.get("incidents") or {}
-        self.series: list[list[float]] = state.get("series") or []
+        #: the last SERIES_POINTS closed buckets as flat (start, posts, expected, lower, upper) runs: an
+        #: array of doubles, not lists of floats, because 10,000 brands keep one each
+        self.series = array("d", (value for point in state.get("series") or [] for value in point))
         self.quotable: OrderedDict[str, list[Any]] = OrderedDict(state.get("quotable") or {})
         self.watermark: float = state.get("watermark") or float("-inf")
         self.late_posts = 0
@@ -190,8 +194,8 @@ class BrandMonitor:
         self.stories.expire(end)
         top = self.stories.top_stories(end + self.params.allowed_lateness_seconds, k=TOP_STORIES)
         decision = decide(volume, shift, top[0] if top else None, self.thresholds)
-        self.series.append([bucket, posts, _finite(volume.expected), _finite(volume.lower), _finite(volume.upper)])
-        del self.series[:-SERIES_POINTS]
+        self.series.extend((bucket, posts, _finite(volume.expected), _finite(volume.lower), _finite(volume.upper)))
+        del self.series[:-SERIES_POINTS * SERIES_FIELDS]
         # The incident is about the story only when the story alone is worth an incident; otherwise it is
         # about the brand, and joins the brand's latest incident instead of opening one per passing story.
         about_story = top[0] if top and decide(None, None, top[0], self.thresholds).is_incident else None
@@ -224,17 +228,32 @@ class BrandMonitor:
             top_terms=[term for term, _ in story.top_terms] if story else [],
             top_posts=top_posts,
             story_id=story.story_id if story and about_story else None,
-            series=[tuple(point) for point in self.series],
+            series=self.series_points(),
         )
 
     def _remember_quote(self, post: Post) -> None:
-        """Keep the text of recent original posts, so an alert can quote a story's most-shared ones."""
+        """Keep the text of recent original posts, so an alert can quote a story's most-shared ones.
+
+        Least recently *active* first out: a reshare or reply keeps the post it answers, so the
+        roots of a spreading story stay while one-off posts pass through. A reshare adds no text of
+        its own, so it is not kept itself.
+        """
+        parent = post.reshare_of or post.reply_to
+        if parent is not None and parent in self.quotable:
+            self.quotable.move_to_end(parent)
+        if post.reshare_of:
+            return
         self.quotable[post.id] = [post.text[:QUOTE_CHARS], post.author_handle, post.url]
         self.quotable.move_to_end(post.id)
         while len(self.quotable) > MAX_QUOTABLE_POSTS:
             self.quotable.popitem(last=False)
 
     # --- state ------------------------------------------------------------------------------
+
+    def series_points(self) -> list[tuple[float, ...]]:
+        """The recent closed buckets as (start, posts, expected, lower, upper), oldest first."""
+        s = self.series
+        return [tuple(s[i:i + SERIES_FIELDS]) for i in range(0, len(s), SERIES_FIELDS)]
 
     def open_incident_count(self) -> int:
         return sum(1 for incident in self.incidents.get("incidents") or [] if incident.get("status") == "open")
@@ -248,7 +267,7 @@ class BrandMonitor:
             "next_bucket": self.next_bucket,
             "watermark": self.watermark if math.isfinite(self.watermark) else None,
             "incidents": self.incidents,
-            "series": self.series,
+            "series": self.series_points(),
             "quotable": dict(self.quotable),
         }
 
