@@ -12,14 +12,21 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from streams.localstack import REPO, LocalBroker, ScramLogin, WorkerProcess, free_port, write_config
 from tests.conftest import unique_name
-from tests.kafka_helpers import expected_counts, make_posts, posts_by_brand_platform, read_topic, wait_for
+from tests.kafka_helpers import (
+    counts_page_view,
+    expected_counts,
+    flat_counts_page,
+    make_posts,
+    posts_by_brand_platform,
+    read_topic,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -53,18 +60,6 @@ def _cli(args: list[str], env: dict[str, str], timeout: float) -> tuple[subproce
     return result, time.monotonic() - began
 
 
-def _brand_totals(expected: Counter) -> dict[str, dict[str, int]]:
-    """``expected`` (brand, platform) counts as the worker's ``/counts/`` page shows them."""
-    out: dict[str, dict[str, int]] = {}
-    for (brand, platform), n in expected.items():
-        if brand == "none":
-            continue
-        row = out.setdefault(brand, {"total": 0})
-        row[platform] = row.get(platform, 0) + n
-        row["total"] += n
-    return out
-
-
 def test_worker_and_replay_count_every_post_over_sasl_ssl(kafka_sasl_ssl: LocalBroker, tmp_path, workers):
     login = kafka_sasl_ssl.login
     name = unique_name("sec")
@@ -91,8 +86,8 @@ def test_worker_and_replay_count_every_post_over_sasl_ssl(kafka_sasl_ssl: LocalB
     wait_for(lambda: posts_by_brand_platform([worker.metrics()]) == expected, 90,
              "every post counted by the worker over SASL_SSL",
              state=lambda: posts_by_brand_platform([worker.metrics()]))
-    wait_for(lambda: worker.counts() == _brand_totals(expected), 30, "the /counts/ page to show every post",
-             state=worker.counts)
+    wait_for(lambda: flat_counts_page(worker.counts()) == counts_page_view(expected), 30,
+             "the /counts/ page to show every post", state=worker.counts)
 
     # The records really went through the broker (read back on its PLAINTEXT listener) ...
     assert len(read_topic(kafka_sasl_ssl.bootstrap, f"{name}.posts")) == len(posts)
