@@ -82,13 +82,15 @@ async def _check(kafka: KafkaSettings, timeout: float) -> None:
 
 
 async def _connect_once(kafka: KafkaSettings, server: str, timeout: float) -> None:
-    host, _, port = server.rpartition(":")
-    host = host.strip("[]") or server
+    host, colon, port = server.rpartition(":")
+    if not colon or not port.isdigit():  # no port given: Kafka's default
+        host, port = server, "9092"
+    host = host.strip("[]")
     kwargs = kafka.aiokafka_kwargs()
     del kwargs["bootstrap_servers"]
     conn = None
     try:
-        conn = await asyncio.wait_for(create_conn(host, int(port or 9092), client_id="crisiswatch-check",
+        conn = await asyncio.wait_for(create_conn(host, int(port), client_id="crisiswatch-check",
                                                   request_timeout_ms=int(timeout * 1000), **kwargs), timeout)
     except aerrors.UnsupportedSaslMechanismError:
         raise KafkaCheckError(f"Kafka authentication failed at {server}: the listener does not offer SASL "

@@ -2,7 +2,10 @@
 
 :class:`WorkerProcess` starts ``crisiswatch worker`` as a subprocess with its own
 metrics and web ports and data directory, waits for Faust to report it ready,
-reads its metrics, and stops it with SIGTERM (or kills it).
+reads its metrics, and stops it with SIGTERM (or kills it). :class:`LocalBroker`
+is the project's local Kafka broker on fixed free ports, which can be stopped and
+started again on the same data directory (fault tests) and can offer a SASL_SSL
+listener with a SCRAM user (security tests).
 """
 
 from __future__ import annotations

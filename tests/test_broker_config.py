@@ -1,13 +1,16 @@
-"""The local broker's SASL_SSL settings and the clients' TLS settings, without starting anything."""
+"""The local broker's SASL_SSL settings, the clients' TLS settings and the Kafka check, without a broker."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from streams.commands.broker import load_broker_module
 from streams.config import KafkaSettings
+from streams.kafka_check import KafkaCheckError, check_kafka
+from streams.localstack import free_port
 
 broker = load_broker_module()
 
@@ -41,3 +44,14 @@ def test_ssl_check_hostname_reaches_the_faust_and_aiokafka_context(tmp_path: Pat
     assert strict.ssl_context().check_hostname is True
     assert relaxed.ssl_context().check_hostname is False
     assert relaxed.faust_credentials().context.check_hostname is False
+
+
+def test_a_broker_that_does_not_answer_is_retried_until_the_deadline_then_reported() -> None:
+    port = free_port()
+    began = time.monotonic()
+    with pytest.raises(KafkaCheckError) as info:
+        check_kafka(KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}"), timeout=2.5)
+    assert 1.5 <= time.monotonic() - began < 10
+    assert not info.value.final
+    assert str(info.value).startswith(f"Kafka at 127.0.0.1:{port} could not be reached within 2 s")
+    assert "\n" not in str(info.value)
