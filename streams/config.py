@@ -83,8 +83,11 @@ class KafkaSettings:
     def ssl_context(self) -> Any:
         from aiokafka.helpers import create_ssl_context
 
-        return create_ssl_context(cafile=self.ssl_cafile, certfile=self.ssl_certfile,
-                                  keyfile=self.ssl_keyfile)
+        context = create_ssl_context(cafile=self.ssl_cafile, certfile=self.ssl_certfile,
+                                     keyfile=self.ssl_keyfile)
+        # aiokafka's helper always checks host names; honour the setting as kafka-python does.
+        context.check_hostname = self.ssl_check_hostname
+        return context
 
     def faust_broker_url(self) -> str:
         return ";".join(f"kafka://{host}" for host in self.bootstrap_servers.split(","))

@@ -2,11 +2,15 @@
 
 :class:`WorkerProcess` starts ``crisiswatch worker`` as a subprocess with its own
 metrics and web ports and data directory, waits for Faust to report it ready,
-reads its metrics, and stops it with SIGTERM (or kills it).
+reads its metrics, and stops it with SIGTERM (or kills it). :class:`LocalBroker`
+is the project's local Kafka broker on fixed free ports, which can be stopped and
+started again on the same data directory (fault tests) and can offer a SASL_SSL
+listener with a SCRAM user (security tests).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -31,6 +35,79 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class ScramLogin:
+    """What a client needs to log in to a :class:`LocalBroker`'s SASL_SSL listener; ``repr`` hides the password."""
+
+    bootstrap: str
+    ca_file: Path
+    username: str
+    password: str = field(repr=False)
+    mechanism: str = "SCRAM-SHA-512"
+
+
+class LocalBroker:
+    """A broker from ``deploy/kafka/broker.py`` that this process started and may stop and start again.
+
+    The ports and the data directory are fixed when the object is made, so a restart brings the
+    same broker back where its clients left it, with its topics, offsets and SCRAM users.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, scram_user: tuple[str, str] | None = None,
+                 mechanism: str = "SCRAM-SHA-512") -> None:
+        from streams.commands.broker import load_broker_module
+
+        self._module = load_broker_module()
+        sasl_ssl = None
+        self.login: ScramLogin | None = None
+        if scram_user:
+            tls = self._module.make_tls_files(data_dir / "tls")
+            sasl_ssl = self._module.SaslSslListener(port=free_port(), keystore=tls.keystore, mechanism=mechanism,
+                                                    users=(scram_user,))
+            self.login = ScramLogin(sasl_ssl.bootstrap, tls.ca_cert, scram_user[0], scram_user[1], mechanism)
+        self.cfg = self._module.BrokerConfig(data_dir=data_dir, port=port or free_port(),
+                                             controller_port=free_port(), sasl_ssl=sasl_ssl)
+
+    @property
+    def bootstrap(self) -> str:
+        """The PLAINTEXT listener."""
+        return self.cfg.bootstrap
+
+    @property
+    def pid(self) -> int | None:
+        return self._module.running_pid(self.cfg)
+
+    def start(self) -> float:
+        """Start (or start again) and wait until the client ports answer; return the seconds it took."""
+        began = time.monotonic()
+        self._module.start(self.cfg)
+        return time.monotonic() - began
+
+    def stop(self) -> float:
+        """SIGTERM (SIGKILL after the broker module's timeout); return the seconds until the process was gone."""
+        began = time.monotonic()
+        self._module.stop(self.cfg)
+        return time.monotonic() - began
+
+
+@contextmanager
+def running_broker(data_dir: Path, port: int | None = None, *, scram_user: tuple[str, str] | None = None,
+                   mechanism: str = "SCRAM-SHA-512") -> Iterator[LocalBroker]:
+    """A :class:`LocalBroker` in ``data_dir`` on free ports, started, and stopped at the end.
+
+    ``scram_user`` (name, password) adds a SASL_SSL listener with that SCRAM user and a throw-away
+    CA in ``data_dir/tls`` (see ``broker.py``).
+    """
+    broker = LocalBroker(data_dir, port, scram_user=scram_user, mechanism=mechanism)
+    seconds = broker.start()
+    extra = f", SASL_SSL on {broker.login.bootstrap}" if broker.login else ""
+    print(f"local Kafka broker ready on {broker.bootstrap}{extra} in {seconds:.1f} s", file=sys.stderr)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @contextmanager
 def local_broker(data_dir: Path, port: int | None = None) -> Iterator[str]:
     """Start the project's local Kafka broker in ``data_dir`` on free ports; yield its bootstrap address.
@@ -41,17 +118,8 @@ def local_broker(data_dir: Path, port: int | None = None) -> Iterator[str]:
     if external:
         yield external
         return
-    from streams.commands.broker import load_broker_module
-
-    broker = load_broker_module()
-    cfg = broker.BrokerConfig(data_dir=data_dir, port=port or free_port(), controller_port=free_port())
-    began = time.monotonic()
-    broker.start(cfg)
-    print(f"local Kafka broker ready on {cfg.bootstrap} in {time.monotonic() - began:.1f} s", file=sys.stderr)
-    try:
-        yield cfg.bootstrap
-    finally:
-        broker.stop(cfg)
+    with running_broker(data_dir, port) as broker:
+        yield broker.bootstrap
 
 
 def write_config(path: Path, bootstrap: str, *, app_id: str, topic_prefix: str, partitions: int = 4,
@@ -111,6 +179,11 @@ class WorkerProcess:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
             return r.read().decode()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The worker's ``/counts/`` page: per-brand totals (and per platform) of the partitions it owns."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/counts/", timeout=5) as r:
+            return json.loads(r.read())
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import faust
 from prometheus_client import disable_created_metrics, start_http_server
 
 from streams.app import build_app
 from streams.config import Config
+from streams.kafka_check import KafkaCheckError, check_kafka
 from streams.topics import ensure_topics
 
 log = logging.getLogger("crisiswatch")
@@ -24,6 +26,18 @@ def load_negativity_scorer(config: Config):
 
 
 def run_worker(config: Config, loglevel: str = "info") -> int:
+    """Check Kafka, create the topics, then run Faust until it is stopped; return the exit status.
+
+    Kafka is checked first because Faust would retry a refused login for ever (see
+    :mod:`streams.kafka_check`): bad credentials or certificates end the worker at once with
+    one line on stderr and status 2, like any other configuration error; a broker that does not
+    answer within the check's deadline ends it with status 1.
+    """
+    try:
+        check_kafka(config.kafka)
+    except KafkaCheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if exc.final else 1
     ensure_topics(config.kafka)
     app = build_app(config, scorer=load_negativity_scorer(config))
     disable_created_metrics()  # the _created series double every counter for no use on our boards

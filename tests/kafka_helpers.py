@@ -87,6 +87,25 @@ def table_totals(bootstrap: str, changelog: str) -> Counter:
     return totals
 
 
+def counts_page_view(expected: Counter) -> Counter:
+    """``expected`` (brand, platform) counts as a worker's ``/counts/`` page adds them up.
+
+    The page gives ``{brand: {"total": n, platform: n, ...}}``; this is its flat form, (brand, key) -> n,
+    with posts that mention no brand left out (they never reach the per-brand stage).
+    """
+    out: Counter = Counter()
+    for (brand, platform), n in expected.items():
+        if brand != "none":
+            out[(brand, platform)] += n
+            out[(brand, "total")] += n
+    return out
+
+
+def flat_counts_page(page: dict[str, dict[str, int]]) -> Counter:
+    """A worker's ``/counts/`` page as (brand, key) -> n."""
+    return Counter({(brand, key): n for brand, row in page.items() for key, n in row.items()})
+
+
 def metric_samples(text: str, name: str) -> dict[tuple, float]:
     """Samples of metric ``name`` keyed by their sorted label items."""
     out: dict[tuple, float] = {}

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    from streams.kafka_check import KafkaCheckError, check_kafka
     from streams.replay import count_records, parse_speed, read_posts, replay, sort_by_time
     from streams.topics import ensure_topics
 
@@ -44,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         if args.sort:
             records = sort_by_time(records)
         total = count_records(args.path) if sys.stderr.isatty() and not args.quiet else None
+        # kafka-python would retry a refused login until its bootstrap timeout and then say only
+        # "Unable to bootstrap": check first, to fail at once and say why (no password in it).
+        check_kafka(config.kafka)
         ensure_topics(config.kafka)
         producer = KafkaProducer(**config.kafka.kafka_python_kwargs(), linger_ms=20, batch_size=256 * 1024,
                                  max_request_size=10 * 1024 * 1024)
@@ -54,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {args.path}: {exc}", file=sys.stderr)
         return 1
+    except KafkaCheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if exc.final else 1
     except KafkaError as exc:
         print(f"error: Kafka at {config.kafka.bootstrap_servers}: {exc}", file=sys.stderr)
         return 1
