@@ -260,7 +260,9 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
     # Each post carries the watermark as it stood once that post was read (not once the whole
     # batch was), so that a batch spanning minutes of post time does not make its own posts late.
     watermark_at: dict[int, float] = {}
+    index_of: dict[int, int] = {}
     for post, index in zip(result.posts, result.post_indexes, strict=True):
+        index_of[id(post)] = index
         record = records[index]
         highwater = reader.highwater(record)
         watermark.observe(TopicPartition(record.topic, record.partition), post.created_at,
@@ -277,7 +279,9 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
     partitions = await reader.partitions(by_brand)
     by_partition: dict[int, list[bytes]] = {}
     for bp in result.forwarded:
-        stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source}
+        record = records[index_of[id(bp.post)]]
+        stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source,
+                 "ts": record.timestamp / 1000 if record.timestamp else None}
         partition = partition_for_key(bp.brand.encode(), partitions)
         by_partition.setdefault(partition, []).append(orjson.dumps({**bp.message(), **stamp}))
         metrics.POSTS.labels(brand=metrics.brand_label(bp.brand, known),

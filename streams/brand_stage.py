@@ -148,6 +148,8 @@ class BrandStage:
                 watermark.observe(message.get("src", ""), _or_minus_inf(message.get("wm")), now)
                 evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
                                                     watermark=watermark.value(now)))
+                if message.get("ts"):
+                    metrics.PIPELINE_LATENCY.observe(max(now - message["ts"], 0.0))
                 if message["complaint"]:
                     metrics.COMPLAINTS.labels(brand=metrics.brand_label(brand, self.known)).inc()
         for key, (partition, row) in changed.items():

@@ -39,6 +39,12 @@ KAFKA_LATENCY = Histogram(
     "Time from the Kafka record timestamp of a post to the end of its processing.",
     buckets=LATENCY_BUCKETS,
 )
+PIPELINE_LATENCY = Histogram(
+    "crisiswatch_pipeline_latency_seconds",
+    "Time from the Kafka record timestamp of a post on posts to its brand's counts including it "
+    "(both hops: ingest, posts.by_brand, the per-brand stage).",
+    buckets=LATENCY_BUCKETS,
+)
 CONSUMER_LAG = Gauge(
     "crisiswatch_consumer_lag_messages",
     "Messages in the topic not yet read by this worker, summed over its assigned partitions.",
