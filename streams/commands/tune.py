@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -19,14 +20,17 @@ DEFAULT_TARGET = 1.0
 def register(subparsers: argparse._SubParsersAction) -> None:
     from streams.tune import TUNABLES
 
+    description = textwrap.fill(
+        __doc__ + " Each value is replayed through the production detectors as `crisiswatch backtest` would "
+        "(the file is ingested and scored once), then the value within the false-alarm budget with the best "
+        "recall (ties: earliest detection) is recommended, with the YAML to set it. Exits 1 when no value "
+        "meets the target.", width=100)
+    epilog = "thresholds --param can sweep:\n" + "\n".join(
+        textwrap.fill(f"{name}: {t.what} ({t.stricter} alerts less)", width=100, initial_indent="  ",
+                      subsequent_indent="      ") for name, t in TUNABLES.items())
     parser = subparsers.add_parser(
         "tune", help="sweep a detector threshold over a file of posts to meet a false-alarm budget",
-        description=__doc__ + " Each value is replayed through the production detectors as `crisiswatch "
-        "backtest` would (the file is ingested and scored once), then the value within the false-alarm "
-        "budget with the best recall (ties: earliest detection) is recommended, with the YAML to set it. "
-        "Exits 1 when no value meets the target.",
-        epilog="thresholds: " + "; ".join(f"{name} ({t.what}; {t.stricter} alerts less)"
-                                          for name, t in TUNABLES.items()))
+        description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", metavar="DATA", help="posts as JSONL, flat CSV or airline CSV (optionally .gz)")
     parser.add_argument("--config", help="config file (default $CRISISWATCH_CONFIG or crisiswatch.yaml)")
     parser.add_argument("--labels", help="labels.json: count false alarms against it, and measure recall and "
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"replaying {len(values)} values ...", flush=True)
 
     def progress(row: TuneRow, seconds: float) -> None:
-        print(f"  {t.name} = {format_value(row.value)}: {row.alerts} incidents opened ({seconds:.1f} s)",
+        print(f"  {t.name} = {format_value(row.value)}: {_count(row.alerts, 'incident')} opened ({seconds:.1f} s)",
               file=sys.stderr, flush=True)
 
     rows = sweep(batches, config, t, values, labels=labels, brand=args.brand, progress=progress)
@@ -132,14 +136,14 @@ def run(args: argparse.Namespace) -> int:
     if args.brand is None and (own := brands_overriding(config, t)):
         print(f"Note: {', '.join(own)} set {t.key} in their own detectors section, which the global value "
               f"does not change; tune them with --brand.")
-    budget = f"{target:g} false alarm{'s' if target != 1 else ''} per week"
+    budget = f"{_count(target, 'false alarm')} per week"
     if best is None:
         fewest = min(rows, key=lambda r: r.false_alarms_per_week)
         return fail(f"no value of {t.name} meets the target of {budget}: the fewest is "
                     f"{fewest.false_alarms_per_week:.2f} per week (at {format_value(fewest.value)}). "
                     f"Raise --target-false-alarms-per-week or try other values.", code=1)
     if best.recall is None:
-        how = f"{best.alerts} incidents opened; without labels, the most alerts within the budget"
+        how = f"{_count(best.alerts, 'incident')} opened; without labels, the most alerts within the budget"
     else:
         delay = "-" if best.median_delay_seconds is None else f"{best.median_delay_seconds / 60:.0f} min"
         how = f"recall {best.recall:.2f}, median delay {delay}"
@@ -151,3 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"In {config.path}:\n")
         print(yaml_snippet(config, t, best.value, args.brand))
     return 0
+
+
+def _count(number: float, noun: str) -> str:
+    return f"{number:g} {noun}{'' if number == 1 else 's'}"
