@@ -109,6 +109,7 @@ TUNABLES: dict[str, Tunable] = {t.name: t for t in (
             "is a warning", "lower", (600, 900, 1200, 1800, 2400, 3000), level="warning"),
 )}
 
+
 def tunable(name: str) -> Tunable:
     """The :class:`Tunable` called ``name``; ``ValueError`` naming the valid choices otherwise."""
     try:
