@@ -17,7 +17,7 @@ not page is a false page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,7 @@ from streams.config import Config
 from streams.ingest import BatchScorer, Ingestor
 from streams.matching import BrandMatcher
 from streams.monitor import BrandMonitor, Evaluation, MonitorParams
-from streams.post import parse_timestamp
+from streams.post import Post, parse_timestamp
 
 BATCH = 2000
 SEVERITY_RANK = {"none": 0, "watch": 1, "warning": 2, "critical": 3}
@@ -79,46 +79,90 @@ class BacktestResult:
         return [event for e in self.evaluations for event in e.events]
 
 
-def run_backtest(values: Iterable[bytes], config: Config, scorer: BatchScorer | None,
-                 keep_evaluations: bool = True) -> BacktestResult:
-    """Feed raw post values (in time order) through ingest and the brand monitors."""
+@dataclass(slots=True)
+class IngestedBatch:
+    """One batch of the file after the ingest step: what the brand monitors are fed, and the watermark after it.
+
+    The ingest step (validation, brand matching, negativity) does not depend on any detector
+    hyper-parameter, so a threshold sweep (``crisiswatch tune``) ingests the file once and
+    replays these batches through fresh monitors for every candidate value.
+    """
+
+    #: (brand, post, negativity, complaint) for each brand-attributed post, in file order
+    forwarded: list[tuple[str, Post, float, bool]]
+    #: the newest event time of any valid post so far (including this batch), -inf before the first
+    watermark: float
+    #: the oldest event time of a valid post in this batch (inf if it has none)
+    earliest: float
+    posts: int
+    dead_letters: int
+    unmatched: int
+
+
+def ingest(values: Iterable[bytes], config: Config, scorer: BatchScorer | None) -> Iterator[IngestedBatch]:
+    """Run raw post values (in time order) through the production ingest step, a batch at a time (lazily)."""
     ingestor = Ingestor(BrandMatcher(config.brands), config.brand_names, scorer,
                         config.negativity.complaint_threshold)
-    tracker = tracker_from(config)
-    monitors: dict[str, BrandMonitor] = {}
-    result = BacktestResult()
     watermark = float("-inf")
     batch: list[bytes] = []
 
-    def keep(evaluations: list[Evaluation]) -> None:
-        result.evaluations.extend(e for e in evaluations if keep_evaluations or e.events)
-
-    def flush() -> None:
+    def flush() -> IngestedBatch:
         nonlocal watermark
         out = ingestor.process(batch, now=float("inf"))
-        result.posts += len(out.posts)
-        result.dead_letters += len(out.dead_letters)
-        result.unmatched += len(out.unmatched)
-        for bp in out.forwarded:
-            monitor = monitors.get(bp.brand) or monitors.setdefault(bp.brand, new_monitor(config, bp.brand, tracker))
-            keep(monitor.add_post(bp.post, bp.negativity, bp.complaint))
+        earliest = float("inf")
         for post in out.posts:
             watermark = max(watermark, post.created_at)
-        for monitor in monitors.values():  # brands that were quiet in this batch
-            keep(monitor.advance(watermark))
+            earliest = min(earliest, post.created_at)
         batch.clear()
+        return IngestedBatch([(bp.brand, bp.post, bp.negativity, bp.complaint) for bp in out.forwarded],
+                             watermark, earliest, len(out.posts), len(out.dead_letters), len(out.unmatched))
 
     for value in values:
         batch.append(value)
         if len(batch) >= BATCH:
-            flush()
+            yield flush()
     if batch:
-        flush()
+        yield flush()
+
+
+def replay(batches: Iterable[IngestedBatch], config: Config, keep_evaluations: bool = True,
+           brands: Collection[str] | None = None) -> BacktestResult:
+    """Feed ingested batches through the brand monitors built from ``config``, as the worker would.
+
+    ``brands`` limits the replay to those brands' posts (the others' monitors are never built);
+    brands do not interact, so their events are exactly those of a full replay.
+    """
+    tracker = tracker_from(config)
+    monitors: dict[str, BrandMonitor] = {}
+    result = BacktestResult()
+    watermark = float("-inf")
+
+    def keep(evaluations: list[Evaluation]) -> None:
+        result.evaluations.extend(e for e in evaluations if keep_evaluations or e.events)
+
+    for batch in batches:
+        result.posts += batch.posts
+        result.dead_letters += batch.dead_letters
+        result.unmatched += batch.unmatched
+        for brand, post, negativity, complaint in batch.forwarded:
+            if brands is not None and brand not in brands:
+                continue
+            monitor = monitors.get(brand) or monitors.setdefault(brand, new_monitor(config, brand, tracker))
+            keep(monitor.add_post(post, negativity, complaint))
+        watermark = batch.watermark
+        for monitor in monitors.values():  # brands that were quiet in this batch
+            keep(monitor.advance(watermark))
     # The end of the file: let every open bucket close, as time going on would.
     for monitor in monitors.values():
         result.evaluations.extend(monitor.advance(watermark + config.worker.allowed_lateness_seconds
                                                   + 2 * config.worker.bucket_seconds))
     return result
+
+
+def run_backtest(values: Iterable[bytes], config: Config, scorer: BatchScorer | None,
+                 keep_evaluations: bool = True) -> BacktestResult:
+    """Feed raw post values (in time order) through ingest and the brand monitors (streaming, batch by batch)."""
+    return replay(ingest(values, config, scorer), config, keep_evaluations)
 
 
 @dataclass(frozen=True)
