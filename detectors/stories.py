@@ -346,6 +346,10 @@ class StoryTracker:
         velocity = self._rates(bucket, recent, previous, older, max(now, story.last_seen))[0]
         return self._virality(velocity, min(1.0, authors / (story.posts + 1)))
 
+    def learn(self, post: PostLike, negativity: float, complaint: bool) -> None:
+        """Learn ``post`` without building its story's figures (the hot path: figures are read per bucket)."""
+        self._learn(post, negativity, complaint)
+
     def update(self, post: PostLike, negativity: float, complaint: bool | None = None) -> StorySnapshot:
         """Learn ``post`` and return its story's figures at the tracker's clock.
 

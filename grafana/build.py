@@ -393,6 +393,10 @@ def pipeline_board() -> dict[str, Any]:
         timeseries("Kafka latency (record timestamp to processed)",
                    [query("quantile:crisiswatch_kafka_latency_seconds:rate5m", quantiles)], "s",
                    "Time posts wait in Kafka plus processing: the pipeline's own delay."),
+        timeseries("End-to-end latency (record timestamp to the brand's counts)",
+                   [query("quantile:crisiswatch_pipeline_latency_seconds:rate5m", quantiles)], "s",
+                   "Both hops: ingest, posts.by_brand, the per-brand stage. What a burst of posts waits before "
+                   "the detectors see it."),
         timeseries("Batch processing time (p90)",
                    [query("agent_quantile:crisiswatch_batch_processing_seconds:rate5m", "{{agent}}")], "s",
                    "Wall time an agent spends on one batch, 90th percentile."),

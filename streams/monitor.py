@@ -148,7 +148,7 @@ class BrandMonitor:
             counts[1] += int(complaint)
         else:
             self.late_posts += 1
-        self.stories.update(post, negativity, complaint)
+        self.stories.learn(post, negativity, complaint)
         self._remember_quote(post)
 
     def advance(self, watermark: float) -> list[Evaluation]:

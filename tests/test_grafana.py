@@ -20,7 +20,8 @@ import yaml
 from prometheus_client import REGISTRY
 
 import alerts.metrics  # noqa: F401  (registers the alert delivery metrics)
-import streams.metrics  # noqa: F401  (registers the pipeline and detector metrics)
+import streams.metrics  # registers the pipeline and detector metrics
+import streams.stall  # noqa: F401  (registers the stall watchdog's counter)
 
 REPO = Path(__file__).resolve().parent.parent
 BOARD_DIR = REPO / "grafana" / "dashboards"
