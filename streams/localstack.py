@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from streams.posts_reader import ASSIGNED_MARKER
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -166,12 +168,15 @@ class WorkerProcess:
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> WorkerProcess:
-        """Wait until Faust reports the worker ready (it has joined the group and restored its tables)."""
+        """Wait until Faust reports the worker ready (it has joined the group and restored its tables)
+        and its posts reader has been assigned its partitions."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if "Worker ready" in self.log_path.read_text(errors="replace"):
+            text = self.log_path.read_text(errors="replace")
+            # Faust's own readiness, and the posts reader having joined its consumer group.
+            if "Worker ready" in text and ASSIGNED_MARKER in text:
                 return self
             time.sleep(0.2)
         raise AssertionError(f"worker not ready within {timeout} s:\n{self.log_tail()}")

@@ -31,6 +31,10 @@ from streams.config import KafkaSettings
 
 log = logging.getLogger("crisiswatch")
 
+#: Logged (with the partitions) each time the reader's group assigns it partitions, none included:
+#: a worker is only fully ready once its reader has joined, see ``streams.localstack.WorkerProcess``.
+ASSIGNED_MARKER = "posts reader assigned"
+
 
 def partition_for_key(key: bytes, partitions: int) -> int:
     """Kafka's default partition of a keyed record (murmur2, as the Java client and aiokafka compute it).
@@ -51,7 +55,7 @@ class _Revocations(ConsumerRebalanceListener):
         self.reader.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        log.info("%s %s", ASSIGNED_MARKER, sorted(f"{tp.topic}/{tp.partition}" for tp in assigned) or "none")
 
 
 Handler = Callable[[Sequence[ConsumerRecord], "PostsReader"], Awaitable[None]]
