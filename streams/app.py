@@ -33,7 +33,9 @@ import math
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import faust
@@ -229,6 +231,11 @@ async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter)
         await (await dlq.send(key=message.key, value=value[:65536], headers=headers))
 
 
+@lru_cache(maxsize=100_000)
+def _partition_of(brand: str, partitions: int) -> int:
+    return partition_for_key(brand.encode(), partitions)
+
+
 def _dead_letter_headers(letter: DeadLetter, source: str) -> list[tuple[str, bytes]]:
     """Why the record was rejected and where it came from (topic/partition/offset), as record headers."""
     return [("crisiswatch.reason", letter.reason.encode()),
@@ -274,25 +281,24 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
             letter, f"{record.topic}/{record.partition}/{record.offset}"))
         metrics.DLQ.labels(reason=letter.reason).inc()
         metrics.POSTS.labels(brand="none", platform="other", outcome="invalid").inc()
-    for platform in result.unmatched:
-        metrics.POSTS.labels(brand="none", platform=metrics.platform_label(platform), outcome="unmatched").inc()
+    counted: Counter[tuple[str, str, str]] = Counter(
+        ("none", metrics.platform_label(platform), "unmatched") for platform in result.unmatched)
     partitions = await reader.partitions(by_brand)
     by_partition: dict[int, list[bytes]] = {}
     for bp in result.forwarded:
         record = records[index_of[id(bp.post)]]
         stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source,
                  "ts": record.timestamp / 1000 if record.timestamp else None}
-        partition = partition_for_key(bp.brand.encode(), partitions)
+        partition = _partition_of(bp.brand, partitions)
         by_partition.setdefault(partition, []).append(orjson.dumps({**bp.message(), **stamp}))
-        metrics.POSTS.labels(brand=metrics.brand_label(bp.brand, known),
-                             platform=metrics.platform_label(bp.post.platform), outcome="matched").inc()
+        counted[metrics.brand_label(bp.brand, known), metrics.platform_label(bp.post.platform), "matched"] += 1
     for partition, items in by_partition.items():
         for chunk in chunk_json_array(items, BY_BRAND_MESSAGE_BYTES):
             await reader.send(by_brand, chunk, partition=partition)
+    for (brand, platform, outcome), n in counted.items():
+        metrics.POSTS.labels(brand=brand, platform=platform, outcome=outcome).inc(n)
     done = time.time()
-    for post in result.posts:
-        metrics.PROCESSING_LATENCY.observe(max(done - post.created_at, 0.0))
-    for record in records:
-        if record.timestamp:
-            metrics.KAFKA_LATENCY.observe(max(done - record.timestamp / 1000, 0.0))
+    metrics.observe_many(metrics.PROCESSING_LATENCY, [max(done - post.created_at, 0.0) for post in result.posts])
+    metrics.observe_many(metrics.KAFKA_LATENCY,
+                         [max(done - r.timestamp / 1000, 0.0) for r in records if r.timestamp])
     metrics.BATCH_SECONDS.labels(agent="ingest").observe(time.perf_counter() - began)

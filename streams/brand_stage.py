@@ -24,6 +24,7 @@ import base64
 import logging
 import time
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +122,8 @@ class BrandStage:
         changed: dict[str, tuple[int, dict[str, int]]] = {}
         evaluations: list[Evaluation] = []
         failed: list[Failure] = []
+        latencies: list[float] = []
+        complaints: Counter[str] = Counter()
         for event in events:
             partition = event.message.partition
             try:
@@ -149,11 +152,14 @@ class BrandStage:
                 evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
                                                     watermark=watermark.value(now)))
                 if message.get("ts"):
-                    metrics.PIPELINE_LATENCY.observe(max(now - message["ts"], 0.0))
+                    latencies.append(max(now - message["ts"], 0.0))
                 if message["complaint"]:
-                    metrics.COMPLAINTS.labels(brand=metrics.brand_label(brand, self.known)).inc()
+                    complaints[brand] += 1
         for key, (partition, row) in changed.items():
             write_table(self.counts, partition, key, row)
+        metrics.observe_many(metrics.PIPELINE_LATENCY, latencies)
+        for brand, n in complaints.items():
+            metrics.COMPLAINTS.labels(brand=metrics.brand_label(brand, self.known)).inc(n)
         for brand, monitor in self.monitors.items():  # brands that were quiet in this batch
             watermark = self.watermarks.get(self.partition_of.get(brand, -1))
             if watermark is not None:

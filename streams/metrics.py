@@ -9,6 +9,9 @@ folded into :data:`PLATFORMS` (anything else is ``other``), ``reason`` is one of
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PLATFORMS = frozenset({"twitter", "x", "reddit", "facebook", "instagram", "tiktok", "youtube",
@@ -110,3 +113,28 @@ COMPLAINTS = Counter("crisiswatch_complaint_posts_total",
 BATCH_SECONDS = Histogram("crisiswatch_batch_processing_seconds",
                           "Wall time an agent spends on one batch.", ["agent"],
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+def observe_many(histogram: Histogram, amounts: Iterable[float]) -> None:
+    """``histogram.observe`` for a whole batch: one increment per bucket instead of per value.
+
+    Three latency observations per post cost more than a tenth of the worker's CPU one by one.
+    Uses the histogram's bucket values directly (their layout has been stable in prometheus_client
+    for years); falls back to ``observe`` if it ever changes.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    counts = [0] * len(bounds)
+    summed = 0.0
+    for amount in amounts:
+        counts[bisect_left(bounds, amount)] += 1
+        summed += amount
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+    total.inc(summed)
