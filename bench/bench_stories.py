@@ -115,6 +115,14 @@ def run_tracker(posts: list[tuple[Post, float]]) -> StoryTracker:
     return tracker
 
 
+def run_tracker_learn(posts: list[tuple[Post, float]]) -> StoryTracker:
+    """What the worker's per-brand stage calls per post: learn only, figures read per closed bucket."""
+    tracker = StoryTracker()
+    for post, negativity in posts:
+        tracker.learn(post, negativity, negativity >= tracker.complaint_threshold)
+    return tracker
+
+
 def timed(function, *args) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
     """(CPU seconds, wall seconds, result): CPU time is what one core spends, whatever else runs."""
     gc.collect()
@@ -140,6 +148,8 @@ def main() -> int:
           "posts per CPU second of one core, and per wall-clock second):")
     base_runs = [timed(baseline_group_by_root, posts) for _ in range(args.repeat)]
     runs = [timed(run_tracker, posts) for _ in range(args.repeat)]
+    learn_runs = [timed(run_tracker_learn, posts) for _ in range(args.repeat)]
+    learn_cpu, learn_wall = min(r[0] for r in learn_runs), min(r[1] for r in learn_runs)
     base_cpu, base_wall = min(r[0] for r in base_runs), min(r[1] for r in base_runs)
     story_cpu, story_wall = min(r[0] for r in runs), min(r[1] for r in runs)
     tracker: StoryTracker = runs[0][2]  # type: ignore[assignment]
@@ -147,10 +157,12 @@ def main() -> int:
           f"{len(posts) / base_wall:12,.0f} posts/s wall")
     print(f"  StoryTracker.update:        {len(posts) / story_cpu:12,.0f} posts/s CPU "
           f"{len(posts) / story_wall:12,.0f} posts/s wall ({story_cpu / base_cpu:.0f}x the baseline's CPU time)")
+    print(f"  StoryTracker.learn:         {len(posts) / learn_cpu:12,.0f} posts/s CPU "
+          f"{len(posts) / learn_wall:12,.0f} posts/s wall (the worker's hot path: no per-post snapshot)")
     state_bytes = len(json.dumps(tracker.to_state()))
     print(f"  {len(tracker):,} live stories at the end (max_stories={tracker.max_stories:,}); "
           f"to_state() JSON {state_bytes / 2**20:.1f} MiB = {state_bytes / len(tracker):,.0f} bytes per story")
-    del posts, runs, tracker
+    del posts, runs, learn_runs, tracker
     gc.collect()
 
     tracker = StoryTracker(max_stories=args.stories, idle_seconds=365 * 86400.0)
