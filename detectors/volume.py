@@ -165,15 +165,18 @@ class ExceedanceTail:
     bursts per hour, mean excess 0.5) and, with a memory of days, move away
     from it only as evidence accumulates; there is deliberately no fast
     "running mean" start, so that the first incident of a young series
-    cannot dominate it. Excesses are clipped to ``excess_clip`` mean excesses
-    when learnt, so one record burst does not make every later one look
-    ordinary.
+    cannot dominate it. The tail learns the excesses it is given as they
+    are: the caller bounds them (:class:`VolumeDetector` teaches a burst only
+    that it reached the alert level, so one record burst does not make every
+    later one look ordinary). An extra clip at a few mean excesses, which
+    this class used to apply, kept a brand whose bursts are routinely large
+    (a bot posting 200 times every few days) from ever learning so, and cost
+    NAB points on every profile.
     """
 
     def __init__(self, threshold_z: float, *, prior_rate: float = 0.1, prior_excess: float = 0.5,
-                 excess_clip: float = 3.0, cluster_gap_seconds: float = HOUR) -> None:
+                 cluster_gap_seconds: float = HOUR) -> None:
         self.threshold_z = threshold_z
-        self.excess_clip = excess_clip
         self.cluster_gap_seconds = cluster_gap_seconds
         self.rate_per_hour = prior_rate
         self.mean_excess = prior_excess
@@ -211,7 +214,7 @@ class ExceedanceTail:
 
     def _learn_excess(self, peak_z: float, step_weight: float, step_hours: float) -> None:
         # An EWMA in time, not in bursts: rare bursts each weigh more.
-        excess = min(peak_z - self.threshold_z, self.excess_clip * self.mean_excess)
+        excess = peak_z - self.threshold_z
         weight = min(1.0, step_weight / (self.rate_per_hour * step_hours))
         self.mean_excess += weight * (excess - self.mean_excess)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detectors.base import Detector, Stateful
-from detectors.volume import VolumeDetector, VolumeResult, anscombe, inverse_anscombe
+from detectors.volume import ExceedanceTail, VolumeDetector, VolumeResult, anscombe, inverse_anscombe
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -280,3 +280,18 @@ def test_states_saved_before_the_refractory_period_still_load():
     del state["held"]
     restored = VolumeDetector.from_state(state)
     assert restored.update(t, 60.0).score > 0.5
+
+
+
+def test_the_tail_learns_how_far_a_burst_went_beyond_its_threshold():
+    # The tail is taught bursts already capped at the alert level by the detector; it must then learn
+    # their excess as it is. (It used to clip it again at 3 mean excesses, so a brand whose bursts
+    # routinely go far beyond the threshold never learnt how far, and kept alerting on them.)
+    tail = ExceedanceTail(2.0, prior_rate=0.1, prior_excess=0.5)
+    step_hours = 1 / 12
+    step_weight = 1 - 0.5 ** (step_hours / 72)
+    tail.learn(12.0, START, step_weight, step_hours)  # a burst 10 z beyond the threshold ...
+    weight = min(1.0, step_weight / (tail.rate_per_hour * step_hours))
+    tail.learn(0.0, START + 2 * HOUR, step_weight, step_hours)  # ... over once the gap has passed
+    assert tail.mean_excess == pytest.approx(0.5 + weight * (10.0 - 0.5))
+    assert tail.mean_excess > 0.5 + weight * (3 * 0.5 - 0.5) * 2
