@@ -295,3 +295,36 @@ def test_the_tail_learns_how_far_a_burst_went_beyond_its_threshold():
     tail.learn(0.0, START + 2 * HOUR, step_weight, step_hours)  # ... over once the gap has passed
     assert tail.mean_excess == pytest.approx(0.5 + weight * (10.0 - 0.5))
     assert tail.mean_excess > 0.5 + weight * (3 * 0.5 - 0.5) * 2
+
+
+def test_a_burst_scores_once_at_the_alert_level_however_it_grows():
+    detector, t = _quiet_week(19)
+    ramp = feed(detector, [60.0, 100.0, 200.0, 400.0, 800.0], start=t)
+    assert ramp[0].score > 0.5
+    assert [r.score for r in ramp[1:]] == [0.0] * 4, "growth of the same burst is not a new onset"
+    assert all(r.alert for r in ramp), "every bucket of it is still rare"
+
+
+def test_a_burst_below_the_alert_level_still_scores_as_it_grows():
+    # Whatever threshold is set on the score, a ramp must cross it: until the burst is alert-worthy,
+    # each rarer bucket scores.
+    detector, t = _quiet_week(20)
+    first = detector.update(t, 22.0)
+    assert 0.0 < first.score < 0.5
+    second = detector.update(t + MINUTE, 60.0)
+    assert second.score > 0.5
+    assert detector.update(t + 2 * MINUTE, 200.0).score == 0.0
+
+
+def test_a_new_burst_rarer_than_the_last_scores_within_the_refractory_period():
+    detector, t = _quiet_week(21)
+    assert feed(detector, [60.0] * 10, start=t)[0].score > 0.5
+    feed(detector, [10.0] * 180, start=t + 10 * MINUTE)  # three quiet hours: that burst is over
+    assert detector.update(t + 190 * MINUTE, 400.0).score > 0.5
+
+
+def test_the_burst_under_way_survives_a_state_round_trip():
+    detector, t = _quiet_week(22)
+    feed(detector, [60.0] * 3, start=t)
+    restored = VolumeDetector.from_state(json.loads(json.dumps(detector.to_state())))
+    assert restored.update(t + 3 * MINUTE, 400.0).score == detector.update(t + 3 * MINUTE, 400.0).score == 0.0
