@@ -468,16 +468,19 @@ class VolumeDetector:
             gap = timestamp - self._last_time
             self._gap = gap if self._gap is None else min(self._gap, gap)
         # A burst (beyond the tail threshold, as the tail counts them) starts or renews the refractory
-        # period, which then holds the rarest bucket of the last ``refractory_hours``.
-        rarity = self._rarity_score(timestamp, count)
-        onset = self._onset_score(timestamp, rarity)
-        if self._level is not None and self._z(timestamp, count) > self.tail_threshold_z:
-            if not self._in_alerted_burst(timestamp):
-                self._burst_alerted = False
-            self._burst_last = timestamp
-            self._burst_alerted = self._burst_alerted or onset >= ALERT_SCORE
-            if rarity > self._held(timestamp):
-                self._held_score, self._held_time = rarity, timestamp
+        # period, which then holds the rarest bucket of the last ``refractory_hours``; a burst that
+        # scores at the alert level is marked, so that its growth does not score again. Only buckets
+        # beyond the threshold can do either, so only they pay for a rarity score here.
+        if self._level is not None:
+            z = self._z(timestamp, count)
+            if z > self.tail_threshold_z:
+                rarity = self._score(z)
+                if not self._in_alerted_burst(timestamp):
+                    self._burst_alerted = False
+                self._burst_alerted = self._burst_alerted or self._onset_score(timestamp, rarity) >= ALERT_SCORE
+                self._burst_last = timestamp
+                if rarity > self._held(timestamp):
+                    self._held_score, self._held_time = rarity, timestamp
         if self._first_time is None:
             self._first_time = timestamp
         self._last_time = timestamp
