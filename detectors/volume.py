@@ -27,9 +27,13 @@ Why these choices:
   handful of floats, whatever the history length; JSON via ``to_state``.
 * **Only rises alert.** A crisis shows up as *more* mentions; a drop in volume
   is an ingestion problem and is watched elsewhere.
-* **The score fires once per event.** ``alert`` and ``return_period_hours``
-  describe each bucket ("this bucket is rare"), so an incident stays alerted
-  for as long as it lasts. ``score`` instead answers "does a *new* anomaly
+* **The score fires once per event.** ``return_period_hours`` describes
+  each bucket ("this bucket is rare"), and ``alert`` holds for every rare
+  bucket of an event that has been reported (one that scored at the alert
+  level), so an incident stays alerted for as long as it lasts; an
+  aftershock within the refractory period, no rarer than the event already
+  reported, does not alert again (on NAB this raised the ``alert`` column's
+  scores by 2 to 6 points). ``score`` instead answers "does a *new* anomaly
   start here?": for ``refractory_hours`` after a bucket, only a bucket rarer
   still scores above 0. An incident is one event however many buckets it
   spans (five-minute or one-minute ones alike), so a threshold on ``score``
@@ -38,7 +42,7 @@ Why these choices:
   (buckets beyond the tail threshold less than ``burst_gap_hours`` apart),
   however it grows: a ramp from 300 to 12,000 posts is one event, reported
   when it became alert-worthy, and its growth is the incident's news (the
-  ``alert`` column still says every bucket is rare). Before it reaches the
+  ``alert`` column still says every bucket of it is rare). Before it reaches the
   alert level, each rarer bucket still scores, so whatever threshold is set
   on ``score`` the ramp crosses it once. On NAB realTweets this took the
   false positives at the swept standard threshold from 98 to 87, and each
@@ -247,7 +251,10 @@ class VolumeResult:
     outside which a bucket would be as rare as an alert (for charts);
     ``return_period_hours`` says "a bucket this high comes once in so many
     hours" for this brand; ``alert`` is true for every bucket rarer than the
-    alert return period (after the warm-up, from ``min_alert_count`` posts on).
+    alert return period (after the warm-up, from ``min_alert_count`` posts on)
+    that either scores or belongs to a burst that already scored at the
+    alert level: not for an aftershock no rarer than an event reported
+    within the refractory period.
     ``score`` is in [0, 1], 0.5 at the alert boundary, and is the *onset*
     score: it is 0 for a bucket no rarer than one already seen within the
     refractory period, so that it rises once per event (see
@@ -277,8 +284,9 @@ class VolumeDetector:
     ``refractory_hours`` of a bucket, a bucket that is not rarer scores 0.
     Only the first detection of an event is news (and NAB, our yardstick,
     counts only the earliest detection in a window and every later one
-    outside it as a false positive); ``alert`` is not held back, so the
-    incident logic still sees an ongoing incident as such.
+    outside it as a false positive); ``alert`` is held back only for
+    aftershocks, and stays up for every rare bucket of a reported burst, so
+    the incident logic still sees an ongoing incident as such.
 
     Parameters
     ----------
@@ -531,7 +539,8 @@ class VolumeDetector:
             expected = inverse_anscombe(centre)
             lower = inverse_anscombe(centre - band)
             upper = inverse_anscombe(centre + band)
-        alert = rarity >= ALERT_SCORE and self.warmed_up and count >= self.min_alert_count
+        alert = (rarity >= ALERT_SCORE and self.warmed_up and count >= self.min_alert_count
+                 and (score > 0.0 or self._in_alerted_burst(timestamp)))
         self.learn_one((timestamp, count))
         return VolumeResult(timestamp=timestamp, count=count, score=score, expected=expected,
                             lower=lower, upper=upper, alert=alert, return_period_hours=return_period)

@@ -225,12 +225,15 @@ def test_the_score_rises_once_per_incident_while_the_alert_lasts():
     assert all(r.alert for r in incident), "every bucket of the incident is rare"
     assert incident[0].score > 0.5
     assert all(r.score == 0.0 for r in incident[1:]), "buckets no rarer than the first do not score again"
-    # The same burst again three hours later is still part of the refractory period ...
+    # The same burst again three hours later is an aftershock within the refractory period: it
+    # neither scores nor alerts, though it is as rare as the first ...
     again = detector.update(t + 3 * HOUR, 60.0)
-    assert again.alert and again.score == 0.0
-    # ... a bigger wave is news ...
-    bigger = detector.update(t + 3 * HOUR + MINUTE, 200.0)
-    assert bigger.score > incident[0].score
+    assert again.return_period_hours > detector.alert_return_period_hours
+    assert not again.alert and again.score == 0.0
+    # ... a bigger wave is news, and alerts for as long as it lasts ...
+    bigger = feed(detector, [200.0, 150.0, 120.0], start=t + 3 * HOUR + MINUTE)
+    assert bigger[0].score > incident[0].score
+    assert all(r.alert for r in bigger) and [r.score for r in bigger[1:]] == [0.0, 0.0]
     # ... and once the refractory period is over, a burst like the first scores again.
     feed(detector, [10.0] * int(25 * HOUR / MINUTE), start=t + 4 * HOUR)
     later = detector.update(t + 29 * HOUR, 60.0)
