@@ -331,3 +331,19 @@ def test_the_burst_under_way_survives_a_state_round_trip():
     feed(detector, [60.0] * 3, start=t)
     restored = VolumeDetector.from_state(json.loads(json.dumps(detector.to_state())))
     assert restored.update(t + 3 * MINUTE, 400.0).score == detector.update(t + 3 * MINUTE, 400.0).score == 0.0
+
+
+def test_the_spread_remembers_about_a_week():
+    # A brand noisy on weekdays and calm at the weekend keeps a spread for the week, not for the
+    # last three days: three calm days after four noisy ones take off well under half of the
+    # noisy excess (a three-day memory would take off half, more with clipping).
+    rng = np.random.default_rng(23)
+    detector = VolumeDetector()
+    noisy = rng.negative_binomial(2, 2 / (2 + 10), size=int(4 * DAY / MINUTE))  # mean 10, overdispersed
+    feed(detector, noisy)
+    noisy_spread = detector._spread()
+    calm = rng.poisson(10, size=int(3 * DAY / MINUTE))
+    feed(detector, calm, start=START + len(noisy) * MINUTE)
+    calm_spread = 0.5  # Poisson noise on the Anscombe scale
+    retained = (detector._spread() - calm_spread) / (noisy_spread - calm_spread)
+    assert retained > 0.55
