@@ -73,7 +73,6 @@ Observation = tuple[float, float]
 POISSON_SPREAD = 0.5
 """Standard deviation of ``sqrt(X + 3/8)`` for Poisson ``X``: the least spread a count can have."""
 
-
 ALERT_SCORE = 0.5
 """The score of a bucket exactly as rare as the alert return period."""
 
