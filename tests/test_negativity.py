@@ -277,3 +277,53 @@ def test_airline_cross_validated_f1():
     assert f1_score(truth, flagged) > 0.87  # 5-fold, 30 epochs: 0.892 (scripts/eval_negativity.py)
     rules_f1 = f1_score(truth, RulesScorer().complaints_many(texts))
     assert rules_f1 > 0.75  # VADER: 0.583 on this file
+
+
+def test_nb_scale_weighs_telling_ngrams_above_neutral_ones():
+    # "refund" only in complaints, "today" in both: the first one's columns are scaled up, the
+    # second's less, so the penalty shrinks n-grams that tell nothing hardest.
+    texts = ["I want a refund today", "refund me now", "nice weather today", "see you today"] * 5
+    labels = ["negative", "negative", "positive", "neutral"] * 5
+    model = LinearScorer(n_bits=16, nb_scale=True).fit(texts, labels)
+    assert model.feature_scale is not None and model.feature_scale.shape == (1 << 16,)
+    batch = lexicon.tokenize(["refund", "today"], model.char_ngrams)
+    docs, columns = lexicon.hash_columns(batch, model.n_bits)
+    refund = model.feature_scale[columns[docs == 0]].max()
+    today = model.feature_scale[columns[docs == 1]].min()
+    assert refund > 1.0 and refund > 3 * today
+    assert LinearScorer(n_bits=16).fit(texts, labels).feature_scale is None, "off by default"
+    # The scale is folded into the weights: fast scoring is still the estimator's probability.
+    negative = list(model.estimator.classes_).index("negative")
+    expected = model.estimator.predict_proba(model.featurize(texts))[:, negative]
+    np.testing.assert_allclose(model.score_many(texts), expected, rtol=0, atol=1e-5)
+
+
+def test_models_saved_before_nb_scale_still_load_and_score_unscaled(tmp_path):
+    texts, labels = zip(*TRAIN, strict=True)
+    old = LinearScorer(n_bits=16, nb_scale=False).fit(list(texts) * 3, list(labels) * 3)
+    params = old.params()
+    del params["nb_scale"]
+    path = tmp_path / "old.joblib"
+    joblib.dump({"format": "crisiswatch-negativity-linear/1", "params": params, "estimator": old.estimator}, path)
+    loaded = load_scorer(str(path))
+    assert loaded.feature_scale is None
+    np.testing.assert_array_equal(loaded.score_many(list(texts)), old.score_many(list(texts)))
+
+
+def test_a_scaled_model_round_trips_through_save_and_load(tmp_path):
+    texts, labels = zip(*TRAIN, strict=True)
+    model = LinearScorer(n_bits=16, nb_scale=True).fit(list(texts) * 3, list(labels) * 3)
+    path = tmp_path / "scaled.joblib"
+    model.save(path)
+    loaded = load_scorer(str(path))
+    assert loaded.nb_scale and loaded.feature_scale is not None
+    np.testing.assert_array_equal(loaded.score_many(list(texts)), model.score_many(list(texts)))
+
+
+def test_cli_trains_a_scaled_model_on_request(tmp_path):
+    labelled = tmp_path / "labelled.csv"
+    _write_csv(labelled, ["text", "label"], [[text, label] for text, label in TRAIN * 3])
+    for flags, scaled in (([], False), (["--nb-scale"], True)):
+        model = tmp_path / f"model{len(flags)}.joblib"
+        assert cli(["train-negativity", str(labelled), "-o", str(model), *flags]) == 0
+        assert (load_scorer(str(model)).feature_scale is not None) == scaled

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detectors.base import Detector, Stateful
-from detectors.volume import VolumeDetector, VolumeResult, anscombe, inverse_anscombe
+from detectors.volume import ExceedanceTail, VolumeDetector, VolumeResult, anscombe, inverse_anscombe
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -225,12 +225,15 @@ def test_the_score_rises_once_per_incident_while_the_alert_lasts():
     assert all(r.alert for r in incident), "every bucket of the incident is rare"
     assert incident[0].score > 0.5
     assert all(r.score == 0.0 for r in incident[1:]), "buckets no rarer than the first do not score again"
-    # The same burst again three hours later is still part of the refractory period ...
+    # The same burst again three hours later is an aftershock within the refractory period: it
+    # neither scores nor alerts, though it is as rare as the first ...
     again = detector.update(t + 3 * HOUR, 60.0)
-    assert again.alert and again.score == 0.0
-    # ... a bigger wave is news ...
-    bigger = detector.update(t + 3 * HOUR + MINUTE, 200.0)
-    assert bigger.score > incident[0].score
+    assert again.return_period_hours > detector.alert_return_period_hours
+    assert not again.alert and again.score == 0.0
+    # ... a bigger wave is news, and alerts for as long as it lasts ...
+    bigger = feed(detector, [200.0, 150.0, 120.0], start=t + 3 * HOUR + MINUTE)
+    assert bigger[0].score > incident[0].score
+    assert all(r.alert for r in bigger) and [r.score for r in bigger[1:]] == [0.0, 0.0]
     # ... and once the refractory period is over, a burst like the first scores again.
     feed(detector, [10.0] * int(25 * HOUR / MINUTE), start=t + 4 * HOUR)
     later = detector.update(t + 29 * HOUR, 60.0)
@@ -280,3 +283,67 @@ def test_states_saved_before_the_refractory_period_still_load():
     del state["held"]
     restored = VolumeDetector.from_state(state)
     assert restored.update(t, 60.0).score > 0.5
+
+
+
+def test_the_tail_learns_how_far_a_burst_went_beyond_its_threshold():
+    # The tail is taught bursts already capped at the alert level by the detector; it must then learn
+    # their excess as it is. (It used to clip it again at 3 mean excesses, so a brand whose bursts
+    # routinely go far beyond the threshold never learnt how far, and kept alerting on them.)
+    tail = ExceedanceTail(2.0, prior_rate=0.1, prior_excess=0.5)
+    step_hours = 1 / 12
+    step_weight = 1 - 0.5 ** (step_hours / 72)
+    tail.learn(12.0, START, step_weight, step_hours)  # a burst 10 z beyond the threshold ...
+    weight = min(1.0, step_weight / (tail.rate_per_hour * step_hours))
+    tail.learn(0.0, START + 2 * HOUR, step_weight, step_hours)  # ... over once the gap has passed
+    assert tail.mean_excess == pytest.approx(0.5 + weight * (10.0 - 0.5))
+    assert tail.mean_excess > 0.5 + weight * (3 * 0.5 - 0.5) * 2
+
+
+def test_a_burst_scores_once_at_the_alert_level_however_it_grows():
+    detector, t = _quiet_week(19)
+    ramp = feed(detector, [60.0, 100.0, 200.0, 400.0, 800.0], start=t)
+    assert ramp[0].score > 0.5
+    assert [r.score for r in ramp[1:]] == [0.0] * 4, "growth of the same burst is not a new onset"
+    assert all(r.alert for r in ramp), "every bucket of it is still rare"
+
+
+def test_a_burst_below_the_alert_level_still_scores_as_it_grows():
+    # Whatever threshold is set on the score, a ramp must cross it: until the burst is alert-worthy,
+    # each rarer bucket scores.
+    detector, t = _quiet_week(20)
+    first = detector.update(t, 22.0)
+    assert 0.0 < first.score < 0.5
+    second = detector.update(t + MINUTE, 60.0)
+    assert second.score > 0.5
+    assert detector.update(t + 2 * MINUTE, 200.0).score == 0.0
+
+
+def test_a_new_burst_rarer_than_the_last_scores_within_the_refractory_period():
+    detector, t = _quiet_week(21)
+    assert feed(detector, [60.0] * 10, start=t)[0].score > 0.5
+    feed(detector, [10.0] * 180, start=t + 10 * MINUTE)  # three quiet hours: that burst is over
+    assert detector.update(t + 190 * MINUTE, 400.0).score > 0.5
+
+
+def test_the_burst_under_way_survives_a_state_round_trip():
+    detector, t = _quiet_week(22)
+    feed(detector, [60.0] * 3, start=t)
+    restored = VolumeDetector.from_state(json.loads(json.dumps(detector.to_state())))
+    assert restored.update(t + 3 * MINUTE, 400.0).score == detector.update(t + 3 * MINUTE, 400.0).score == 0.0
+
+
+def test_the_spread_remembers_about_a_week():
+    # A brand noisy on weekdays and calm at the weekend keeps a spread for the week, not for the
+    # last three days: three calm days after four noisy ones take off well under half of the
+    # noisy excess (a three-day memory would take off half, more with clipping).
+    rng = np.random.default_rng(23)
+    detector = VolumeDetector()
+    noisy = rng.negative_binomial(2, 2 / (2 + 10), size=int(4 * DAY / MINUTE))  # mean 10, overdispersed
+    feed(detector, noisy)
+    noisy_spread = detector._spread()
+    calm = rng.poisson(10, size=int(3 * DAY / MINUTE))
+    feed(detector, calm, start=START + len(noisy) * MINUTE)
+    calm_spread = 0.5  # Poisson noise on the Anscombe scale
+    retained = (detector._spread() - calm_spread) / (noisy_spread - calm_spread)
+    assert retained > 0.55

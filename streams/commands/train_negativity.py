@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="negativity at which a post is a complaint, stored in the model (default 0.5)")
     parser.add_argument("--n-bits", type=int, default=20, help="2**N hashed n-gram columns (default 20)")
     parser.add_argument("--alpha", type=float, default=2e-5, help="L2 regularisation (default 2e-5)")
+    parser.add_argument("--nb-scale", action="store_true",
+                        help="scale n-grams by their naive-Bayes log-count ratio (NBSVM): better on posts like "
+                             "the training ones, worse on other topics")
     parser.set_defaults(func=run)
 
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise ValueError(f"{args.labelled}, line {line}: {exc}") from None
         scorer = LinearScorer(n_bits=args.n_bits, alpha=args.alpha,
-                              complaint_threshold=args.complaint_threshold)
+                              complaint_threshold=args.complaint_threshold, nb_scale=args.nb_scale)
         started = time.perf_counter()
         scorer.fit(texts, labels)
     except (OSError, ValueError) as exc:
