@@ -46,7 +46,8 @@ class ConsoleNotifier:
             for post in figures.get("top_posts", [])[:3]:
                 author = printable(post.get("author_handle", ""), 60)
                 text = printable(post.get("text", ""), 140)
-                lines.append(f"    > {text} ({author}, {int(post.get('reshares', 0))} reshares)")
+                byline = f"{author}, " if author else ""
+                lines.append(f"    > {text} ({byline}{int(post.get('reshares', 0))} reshares)")
         stream.write("\n".join(lines) + "\n")
         stream.flush()
         return True

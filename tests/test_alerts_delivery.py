@@ -246,3 +246,12 @@ def test_slack_calls_are_paced_one_per_second_per_channel(slack):
     for event in crisis_events():
         notifier.send(event)
     assert len(slack.requests) == 7 and sum(clock.sleeps) == pytest.approx(6.0)
+
+
+def test_console_notifier_leaves_out_an_unknown_author():
+    stream = io.StringIO()
+    event = crisis_events()[0]
+    event["figures"]["top_posts"][0]["author_handle"] = ""
+    ConsoleNotifier(stream).send(event)
+    out = stream.getvalue()
+    assert "(812 reshares)" in out and "(, " not in out and "(@commuter, 301 reshares)" in out
