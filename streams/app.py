@@ -29,12 +29,12 @@ import math
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import faust
 import orjson
-from faust.exceptions import ProducerSendError
 from faust.types import EventT
 from faust.web import Request, Response, View
 
@@ -43,10 +43,11 @@ from streams.alerting import BufferedTableStore, build_deliverer
 from streams.backtest import tracker_from
 from streams.brand_stage import BrandStage, write_table
 from streams.config import Config
-from streams.ingest import DeadLetter, Ingestor
+from streams.ingest import BrandPost, DeadLetter, Ingestor
 from streams.matching import BrandMatcher
+from streams.post import Post
 from streams.stall import StallWatchdog
-from streams.topics import DLQ_MAX_MESSAGE_BYTES
+from streams.topics import DLQ_MAX_MESSAGE_BYTES, MAX_FORWARD_BYTES
 from streams.watermark import PartitionWatermark
 
 log = logging.getLogger("crisiswatch")
@@ -108,19 +109,19 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     async def ingest(stream: faust.StreamT) -> None:
         async for events in stream.take_events(INGEST_BATCH, within=INGEST_WITHIN_S):
             try:
-                await _ingest_batch(events, ingestor, dlq, by_brand, known, ingest_watermark, app.consumer, source)
+                plan = _plan_batch(events, ingestor, ingest_watermark, app.consumer, source)
             except Exception:
                 # Faust acks a batch even when its processing raises, so a crash here would lose
-                # posts: instead isolate the post that fails, dead-letter it, and go on.
+                # posts. Nothing is sent before the whole batch is planned: plan the posts one by
+                # one instead, dead-letter the one that fails, and send each of the others once.
                 log.exception("a batch of %d posts failed; retrying them one by one", len(events))
-                for event in events:
+                plan = BatchPlan()
+                for index, event in enumerate(events):
                     try:
-                        await _ingest_batch([event], ingestor, dlq, by_brand, known, ingest_watermark, app.consumer,
-                                            source)
+                        plan.add(_plan_batch([event], ingestor, ingest_watermark, app.consumer, source), index)
                     except Exception as exc:
-                        letter = DeadLetter(0, event.value, "processing_error", repr(exc)[:300])
-                        await _send_dead_letter(dlq, event.message, letter)
-                        metrics.DLQ.labels(reason=letter.reason).inc()
+                        plan.dead_letters.append(DeadLetter(index, event.value, "processing_error", repr(exc)[:300]))
+            await _publish(plan, events, dlq, by_brand, known)
 
     @app.agent(by_brand)
     async def per_brand(stream: faust.StreamT) -> None:
@@ -130,7 +131,9 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
             for brand, event in incidents:
                 await outbox.send(key=brand.encode(), value=orjson.dumps(event))
             for event, why in failed:
-                await _send_dead_letter(dlq, event.message, DeadLetter(0, event.value, "processing_error", why))
+                letter = DeadLetter(0, event.value, "processing_error", why)
+                await _confirm_dead_letter(dlq, event.message, letter, await _send_dead_letter(dlq, event.message,
+                                                                                               letter))
                 metrics.DLQ.labels(reason="processing_error").inc()
             metrics.BATCH_SECONDS.labels(agent="per_brand").observe(time.perf_counter() - began)
 
@@ -189,22 +192,31 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     return app
 
 
-async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter) -> None:
-    """The original bytes with the reason in headers; if even the DLQ refuses them, a head of them.
+def _dead_letter_headers(message: Any, letter: DeadLetter) -> list[tuple[str, bytes]]:
+    return [("crisiswatch.reason", letter.reason.encode()),
+            ("crisiswatch.detail", letter.detail.encode("utf-8", "replace")),
+            ("crisiswatch.source", f"{message.topic}/{message.partition}/{message.offset}".encode())]
+
+
+async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter) -> Awaitable[Any]:
+    """Send the original bytes with the reason in headers; returns the delivery future (see below)."""
+    return await dlq.send(key=message.key, value=letter.raw or b"", headers=_dead_letter_headers(message, letter))
+
+
+async def _confirm_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter, delivery: Awaitable[Any]) -> None:
+    """Wait for a dead letter to be stored; if even the DLQ refuses it, send a head of it.
 
     The DLQ topic is created to take anything ``posts`` took, so the fallback only runs
     against topics managed elsewhere; it keeps the worker alive and says what was cut.
     """
-    headers = [("crisiswatch.reason", letter.reason.encode()),
-               ("crisiswatch.detail", letter.detail.encode("utf-8", "replace")),
-               ("crisiswatch.source", f"{message.topic}/{message.partition}/{message.offset}".encode())]
-    value = letter.raw or b""
     try:
-        await (await dlq.send(key=message.key, value=value, headers=headers))
-    except ProducerSendError as exc:
-        log.error("dead letter from %s/%s/%s refused (%s); sending its first 64 KiB",
+        await delivery
+    except Exception as exc:
+        value = letter.raw or b""
+        log.error("dead letter from %s/%s/%s refused (%r); sending its first 64 KiB",
                   message.topic, message.partition, message.offset, exc)
-        headers.append(("crisiswatch.truncated_from_bytes", str(len(value)).encode()))
+        headers = [*_dead_letter_headers(message, letter),
+                   ("crisiswatch.truncated_from_bytes", str(len(value)).encode())]
         await (await dlq.send(key=message.key, value=value[:65536], headers=headers))
 
 
@@ -218,9 +230,44 @@ def _has_unread_records(consumer: Any, tp: Any) -> bool:
     return bool(highwater) and (read is None or read < highwater - 1)
 
 
-async def _ingest_batch(events: Sequence[EventT], ingestor: Ingestor, dlq: faust.TopicT,
-                        by_brand: faust.TopicT, known: frozenset[str], watermark: PartitionWatermark,
-                        consumer: Any, source: str) -> None:
+def forward_value(bp: BrandPost, stamp: dict[str, Any]) -> bytes:
+    """The ``posts.by_brand`` record of ``bp``: its message with the watermark ``stamp``.
+
+    Never raises and never exceeds :data:`MAX_FORWARD_BYTES`: a valid post whose unknown fields
+    cannot be written back (too deep) or grow past the topic's limit when written back goes in its
+    canonical form instead (see :func:`streams.ingest.canonical_wire`). Before, the first made the
+    whole batch fail (and its other posts went out twice) and the second was refused by the
+    broker after the offset was committed: the post was lost.
+    """
+    try:
+        value = orjson.dumps({**bp.message(), **stamp})
+    except TypeError:  # orjson.JSONEncodeError: nesting deeper than orjson writes
+        value = b""
+    if not value or len(value) > MAX_FORWARD_BYTES:
+        value = orjson.dumps({**bp.message(canonical=True), **stamp})
+    return value
+
+
+@dataclass
+class BatchPlan:
+    """What one ingest batch sends, computed before anything is sent (indexes are into the batch)."""
+
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: (index of the event, the brand post, its ``posts.by_brand`` value)
+    forwards: list[tuple[int, BrandPost, bytes]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    posts: list[Post] = field(default_factory=list)
+
+    def add(self, other: BatchPlan, index: int) -> None:
+        """Append the plan of the single event at ``index``."""
+        self.dead_letters += [replace(letter, index=index) for letter in other.dead_letters]
+        self.forwards += [(index, bp, value) for _, bp, value in other.forwards]
+        self.unmatched += other.unmatched
+        self.posts += other.posts
+
+
+def _plan_batch(events: Sequence[EventT], ingestor: Ingestor, watermark: PartitionWatermark, consumer: Any,
+                source: str) -> BatchPlan:
     now = time.time()
     result = ingestor.process([e.value for e in events], now)
     if watermark.waiting or not watermark.newest:
@@ -228,29 +275,60 @@ async def _ingest_batch(events: Sequence[EventT], ingestor: Ingestor, dlq: faust
                           and _has_unread_records(consumer, tp)})
     # Each post carries the watermark as it stood once that post was read (not once the whole
     # batch was), so that a batch spanning minutes of post time does not make its own posts late.
-    watermark_at: dict[int, float] = {}
+    watermark_at: dict[int, tuple[float, int]] = {}
     for post, index in zip(result.posts, result.post_indexes, strict=True):
         message = events[index].message
         highwater = consumer.highwater(message.tp)
         watermark.observe(message.tp, post.created_at,
                           caught_up=highwater is not None and message.offset >= highwater - 1)
-        watermark_at[id(post)] = watermark.value
-    for letter in result.dead_letters:
-        await _send_dead_letter(dlq, events[letter.index].message, letter)
+        watermark_at[id(post)] = (watermark.value, index)
+    plan = BatchPlan(dead_letters=result.dead_letters, unmatched=result.unmatched, posts=result.posts)
+    for bp in result.forwarded:
+        mark, index = watermark_at[id(bp.post)]
+        value = forward_value(bp, {"wm": _finite_or_none(mark), "src": source})
+        plan.forwards.append((index, bp, value))
+    return plan
+
+
+async def _publish(plan: BatchPlan, events: Sequence[EventT], dlq: faust.TopicT, by_brand: faust.TopicT,
+                   known: frozenset[str]) -> None:
+    """Send what ``plan`` says, then wait until the broker has stored all of it.
+
+    Sending everything before waiting keeps one round trip per batch (a flood of malformed
+    posts used to wait for each dead letter in turn). Waiting before the batch is acked means a
+    post the broker refuses is dead-lettered instead of lost with its offset committed.
+    """
+    letters = [(letter, await _send_dead_letter(dlq, events[letter.index].message, letter))
+               for letter in plan.dead_letters]
+    forwards = [(index, bp, await by_brand.send(key=bp.brand.encode(), value=value))
+                for index, bp, value in plan.forwards]
+    for letter, delivery in letters:
+        await _confirm_dead_letter(dlq, events[letter.index].message, letter, delivery)
         metrics.DLQ.labels(reason=letter.reason).inc()
         metrics.POSTS.labels(brand="none", platform="other", outcome="invalid").inc()
-    for platform in result.unmatched:
-        metrics.POSTS.labels(brand="none", platform=metrics.platform_label(platform), outcome="unmatched").inc()
-    for bp in result.forwarded:
-        stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source}
-        await by_brand.send(key=bp.brand.encode(), value=orjson.dumps({**bp.message(), **stamp}))
+    refused: set[int] = set()
+    for index, bp, delivery in forwards:
+        try:
+            await delivery
+        except Exception as exc:
+            log.error("posts.by_brand refused post %r for %s (%r); dead-lettering it", bp.post.id[:100], bp.brand,
+                      exc)
+            if index not in refused:
+                refused.add(index)
+                message = events[index].message
+                letter = DeadLetter(index, events[index].value, "processing_error",
+                                    f"posts.by_brand refused it: {exc!r}"[:300])
+                await _confirm_dead_letter(dlq, message, letter, await _send_dead_letter(dlq, message, letter))
+                metrics.DLQ.labels(reason=letter.reason).inc()
+            continue
         metrics.POSTS.labels(brand=metrics.brand_label(bp.brand, known),
                              platform=metrics.platform_label(bp.post.platform), outcome="matched").inc()
+    for platform in plan.unmatched:
+        metrics.POSTS.labels(brand="none", platform=metrics.platform_label(platform), outcome="unmatched").inc()
     done = time.time()
-    for post in result.posts:
+    for post in plan.posts:
         metrics.PROCESSING_LATENCY.observe(max(done - post.created_at, 0.0))
     for event in events:
         timestamp = event.message.timestamp
         if timestamp:
             metrics.KAFKA_LATENCY.observe(max(done - timestamp, 0.0))
-
