@@ -343,12 +343,15 @@ def invalid_field(draw: st.DrawFn, now: float) -> Malformed:
     return Malformed(document(pairs, draw(_STYLES)), "invalid_field", f"invalid:{'.'.join(path)}")
 
 
+_TOO_LONG = st.one_of(st.integers(MAX_TEXT_CHARS + 1, MAX_TEXT_CHARS + 100), st.integers(MAX_TEXT_CHARS + 1, 60_000))
+
+
 @lru_cache
 @st.composite
 def text_too_long(draw: st.DrawFn, now: float) -> Malformed:
     parts = draw(valid_parts(now))
     # At most 60,000 code points: even as 12-byte escapes the post stays under MAX_POST_BYTES.
-    text = repeat_to(draw(hostile_text(1, 12)), draw(st.integers(MAX_TEXT_CHARS + 1, 60_000)))
+    text = repeat_to(draw(hostile_text(1, 12)), draw(_TOO_LONG))
     return Malformed(document(_with_field(parts, ("text",), text), draw(_STYLES)), "text_too_long", "text_too_long")
 
 
@@ -400,6 +403,7 @@ def not_utf8(draw: st.DrawFn, now: float) -> Malformed:
     return Malformed(body[:at] + bad + body[at:], "not_utf8", f"not_utf8:{kind}")
 
 
+_TOO_DEEP = st.one_of(st.integers(1025, 1100), st.integers(1025, 20_000))
 _NOT_JSON_START = "abcdeghijklmopqrsuvwxyzABCDEGHIJKLMOPQRSUVWXYZ<>!#&*`'\\@)]}:,;=%^|?~"
 
 
@@ -430,7 +434,7 @@ def not_json(draw: st.DrawFn, now: float) -> Malformed:
         tail = draw(st.sampled_from(["x", "}", "]", ",", "{}", '{"id": "2"}', "\u200b", "\ufeff", "null",
                                     "\x00"]))
         return Malformed(document(parts.pairs(), style) + tail.encode("utf-8"), "not_json", "not_json:trailing")
-    depth = draw(st.integers(1025, 20_000))  # deeper than the parser's limit of 1,024 levels
+    depth = draw(_TOO_DEEP)  # deeper than the parser's limit of 1,024 levels
     opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}"), ('[{"b":', "}]")]))
     value = Raw(opener * depth + "1" + closer * depth)
     return Malformed(document(_with_field(parts, ("extra",), value), style), "not_json", "not_json:deep")

@@ -8,23 +8,27 @@ source header), that the DLQ counter agrees per reason, and that every good post
 ``/metrics`` and in the counts table's changelog.
 
 ``CRISISWATCH_FUZZ_POSTS`` sets how many malformed posts the Kafka test sends (5,000 by default;
-``make soak`` sends 100,000).
+``make soak`` sends 100,000) and ``CRISISWATCH_FUZZ_EXAMPLES`` how many examples each pure test
+tries (300; ``make soak``: 3,000).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from streams.backtest import tracker_from
 from streams.brand_stage import BrandStage, pack_state
@@ -54,8 +58,8 @@ from tests.kafka_helpers import (
 )
 
 NOW = time.time()
-FUZZ = settings(max_examples=300, derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(max_examples=int(os.environ.get("CRISISWATCH_FUZZ_EXAMPLES", "300")), derandomize=True,
+                deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 # --- the decoder, pure ------------------------------------------------------------------------
@@ -157,37 +161,62 @@ def fuzz_count() -> int:
     return int(os.environ.get("CRISISWATCH_FUZZ_POSTS", "5000"))
 
 
-def build_inputs(n_bad: int, seed: int = 7) -> tuple[list[tuple[bytes, bytes | None]], dict, Counter]:
-    """Keyed values to send: good, hostile-valid and malformed posts shuffled together.
+CHUNK = 5000
+#: Share of each reason among the malformed posts (too_large is a handful, a megabyte each).
+WEIGHTS = {"not_utf8": 1.0, "not_json": 1.0, "not_object": 1.0, "missing_field": 1.0, "invalid_field": 1.0,
+           "future_timestamp": 1.0, "text_too_long": 0.25}
 
-    Returns them with the malformed ones by key (``bad-<i>``) and the counts the good ones must add.
-    Each reason gets an equal share of ``n_bad`` except ``too_large`` (a megabyte each): a handful.
+
+@dataclass(frozen=True)
+class Sent:
+    """What the test remembers of a malformed post it sent: enough to recognise it, not the bytes."""
+
+    reason: str
+    kind: str
+    digest: bytes
+    size: int
+
+
+def _digest(raw: bytes | None) -> bytes:
+    return hashlib.blake2b(raw or b"", digest_size=16).digest()
+
+
+def fuzz_chunks(n_bad: int, seed: int = 7) -> Iterator[tuple[list[tuple[bytes, bytes | None]], dict, Counter]]:
+    """Keyed records to send, a chunk at a time: malformed, good and hostile-valid posts shuffled together.
+
+    Each chunk comes with its malformed posts by key (``bad-<i>``) and the counts its good posts must add.
+    Chunks keep memory flat for the 100,000-post soak; the same ``seed`` gives the same posts.
     """
-    began = time.monotonic()
     now = time.time()
     n_large = min(10, max(2, n_bad // 10_000))
-    reasons = [r for r in MALFORMED if r != "too_large"]
-    bad: list[Malformed] = []
-    for i, reason in enumerate(reasons):
-        share = (n_bad - n_large) // len(reasons) + (i < (n_bad - n_large) % len(reasons))
-        bad += draw_many(MALFORMED[reason](now), share, seed + i)
-    bad += draw_many(MALFORMED["too_large"](now), n_large, seed)
-    good = make_posts(max(2000, n_bad // 2), seed=seed)
-    hostile = draw_many(hostile_valid_post(now), max(200, n_bad // 20), seed + 100)
-    expected = expected_counts(good) + Counter((h.brand, h.platform) for h in hostile)
-    records = ([(f"bad-{i}".encode(), m.raw) for i, m in enumerate(bad)]
-               + [(f"good-{i}".encode(), p.raw) for i, p in enumerate(good)]
-               + [(f"hostile-{i}".encode(), h.raw) for i, h in enumerate(hostile)])
-    random.Random(seed).shuffle(records)
-    print(f"generated {len(bad)} malformed, {len(good)} good and {len(hostile)} hostile-valid posts "
-          f"in {time.monotonic() - began:.0f} s")
-    return records, {f"bad-{i}".encode(): m for i, m in enumerate(bad)}, expected
+    total_weight = sum(WEIGHTS.values())
+    index = 0
+    for chunk, first in enumerate(range(0, n_bad, CHUNK)):
+        size = min(CHUNK, n_bad - first)
+        bad: list[Malformed] = draw_many(MALFORMED["too_large"](now), n_large, seed) if chunk == 0 else []
+        remaining = size - len(bad)
+        shares = [int(remaining * weight / total_weight) for weight in WEIGHTS.values()]
+        shares[0] += remaining - sum(shares)
+        for i, (reason, share) in enumerate(zip(WEIGHTS, shares, strict=True)):
+            bad += draw_many(MALFORMED[reason](now), share, seed * 1000 + chunk * 10 + i)
+        good = make_posts(max(2000 if chunk == 0 else 0, size // 2), seed=seed * 100 + chunk,
+                          start=1_795_000_000.0 + chunk * 3600)
+        hostile = draw_many(hostile_valid_post(now), max(200, size // 20) if n_bad <= 20_000 else size // 100,
+                            seed * 1000 + chunk * 10 + 9)
+        expected = expected_counts(good) + Counter((h.brand, h.platform) for h in hostile)
+        keyed = {f"bad-{index + i}".encode(): m for i, m in enumerate(bad)}
+        index += len(bad)
+        records = ([(key, m.raw) for key, m in keyed.items()]
+                   + [(f"good-{chunk}-{i}".encode(), p.raw) for i, p in enumerate(good)]
+                   + [(f"hostile-{chunk}-{i}".encode(), h.raw) for i, h in enumerate(hostile)])
+        random.Random(seed + chunk).shuffle(records)
+        yield records, {key: Sent(m.reason, m.kind, _digest(m.raw), len(m.raw or b"")) for key, m in keyed.items()}, \
+            expected
 
 
 @pytest.mark.kafka
 def test_fuzzed_posts_through_a_real_worker(kafka, tmp_path, workers):
     n_bad = fuzz_count()
-    records, bad, expected = build_inputs(n_bad)
     name = unique_name("fuzz")
     config = write_config(tmp_path / "crisiswatch.yaml", kafka, app_id=name, topic_prefix=f"{name}.")
     worker = WorkerProcess(config, tmp_path).start()
@@ -195,13 +224,20 @@ def test_fuzzed_posts_through_a_real_worker(kafka, tmp_path, workers):
     worker.wait_ready()
 
     began = time.monotonic()
+    sent: dict[bytes, Sent] = {}
+    expected: Counter = Counter()
+    records = 0
     producer = KafkaProducer(bootstrap_servers=kafka, linger_ms=20, max_request_size=MAX_POST_BYTES + 100_000)
-    for key, value in records:
-        producer.send(f"{name}.posts", key=key, value=value)
+    for chunk, bad, counts in fuzz_chunks(n_bad):  # generated while the worker is busy with the chunk before
+        for key, value in chunk:
+            producer.send(f"{name}.posts", key=key, value=value)
+        records += len(chunk)
+        sent.update(bad)
+        expected += counts
     producer.flush()
     producer.close()
-
-    reasons = Counter(m.reason for m in bad.values())
+    produced = time.monotonic() - began
+    reasons = Counter(m.reason for m in sent.values())
 
     def dlq_metric() -> dict[str, float]:
         samples = metric_samples(worker.metrics(), "crisiswatch_dlq_posts_total")
@@ -215,19 +251,22 @@ def test_fuzzed_posts_through_a_real_worker(kafka, tmp_path, workers):
     assert worker.proc.poll() is None, worker.log_tail()
     invalid = sum(v for k, v in metric_samples(worker.metrics(), "crisiswatch_posts_total").items()
                   if dict(k)["outcome"] == "invalid")
-    assert invalid == len(bad)
+    assert invalid == len(sent)
 
-    dead = _read_all(kafka, f"{name}.posts.dlq", len(bad))
-    assert len(dead) == len(bad), f"{len(dead)} dead letters for {len(bad)} malformed posts"
-    keys = [r.key for r in dead]
-    assert sorted(keys) == sorted(bad), "the DLQ holds exactly the malformed posts"
-    for record in dead:
+    # The DLQ holds exactly the malformed posts: each once, original bytes, the reason it was built for.
+    seen: set[bytes] = set()
+    for record in _stream(kafka, f"{name}.posts.dlq"):
+        assert record.key in sent and record.key not in seen, record.key
+        seen.add(record.key)
+        expected_post = sent[record.key]
         headers = dict(record.headers)
-        sent = bad[record.key]
-        assert headers["crisiswatch.reason"].decode() == sent.reason, (sent.kind, headers)
+        assert headers["crisiswatch.reason"].decode() == expected_post.reason, (expected_post.kind, headers)
         assert headers["crisiswatch.detail"]
         assert headers["crisiswatch.source"].decode().startswith(f"{name}.posts/")
-        assert record.value == (sent.raw if sent.raw is not None else b""), sent.kind
+        assert (len(record.value), _digest(record.value)) == (expected_post.size, expected_post.digest), \
+            expected_post.kind
+    assert seen == sent.keys(), f"{len(sent) - len(seen)} malformed posts missing from the DLQ"
+
     changelog = f"{name}-brand_minute_counts-changelog"
     wait_for(lambda: table_totals(kafka, changelog) == _with_totals(expected), 60,
              "the counts table's changelog to hold exactly the good posts",
@@ -235,8 +274,8 @@ def test_fuzzed_posts_through_a_real_worker(kafka, tmp_path, workers):
                            f"expected - table {_with_totals(expected) - table_totals(kafka, changelog)}")
     log = worker.log_path.read_text(errors="replace")
     assert "Traceback" not in log and "crashed" not in log.lower(), worker.log_tail()
-    print(f"fuzz: {len(records)} records ({len(bad)} malformed: {dict(reasons)}; "
-          f"{sum(expected.values())} good counts) processed in {elapsed:.0f} s")
+    print(f"fuzz: {records} records ({len(sent)} malformed: {dict(reasons)}; {sum(expected.values())} good "
+          f"counts) produced in {produced:.0f} s (generation included), all processed after {elapsed:.0f} s")
 
 
 def _with_totals(expected: Counter) -> Counter:
@@ -248,12 +287,12 @@ def _with_totals(expected: Counter) -> Counter:
     return out
 
 
-def _read_all(bootstrap: str, topic: str, expected: int) -> list:
-    from kafka import KafkaConsumer
-
+def _stream(bootstrap: str, topic: str) -> Iterator:
+    """Every record of ``topic`` from the beginning, one at a time (stops after 5 s without one)."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=5000, group_id=None,
                              fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
-    records = list(consumer)
-    consumer.close()
-    return records
+    try:
+        yield from consumer
+    finally:
+        consumer.close()
