@@ -198,9 +198,19 @@ def _dead_letter_headers(message: Any, letter: DeadLetter) -> list[tuple[str, by
             ("crisiswatch.source", f"{message.topic}/{message.partition}/{message.offset}".encode())]
 
 
+async def _send(topic: faust.TopicT, **kwargs: Any) -> Awaitable[Any]:
+    """``topic.send``, returning its delivery future; a send that raises at once gives a failed future."""
+    try:
+        return await topic.send(**kwargs)
+    except Exception as exc:
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(exc)
+        return failed
+
+
 async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter) -> Awaitable[Any]:
     """Send the original bytes with the reason in headers; returns the delivery future (see below)."""
-    return await dlq.send(key=message.key, value=letter.raw or b"", headers=_dead_letter_headers(message, letter))
+    return await _send(dlq, key=message.key, value=letter.raw or b"", headers=_dead_letter_headers(message, letter))
 
 
 async def _confirm_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter, delivery: Awaitable[Any]) -> None:
@@ -300,7 +310,7 @@ async def _publish(plan: BatchPlan, events: Sequence[EventT], dlq: faust.TopicT,
     """
     letters = [(letter, await _send_dead_letter(dlq, events[letter.index].message, letter))
                for letter in plan.dead_letters]
-    forwards = [(index, bp, await by_brand.send(key=bp.brand.encode(), value=value))
+    forwards = [(index, bp, await _send(by_brand, key=bp.brand.encode(), value=value))
                 for index, bp, value in plan.forwards]
     for letter, delivery in letters:
         await _confirm_dead_letter(dlq, events[letter.index].message, letter, delivery)
