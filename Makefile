@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint demo bench broker-start broker-stop broker-status clean
+.PHONY: install test test-fast soak lint demo bench broker-start broker-stop broker-status clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("crisiswatch needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -25,6 +25,9 @@ test: install lint  ## the whole suite, against a real local Kafka broker
 
 test-fast: install  ## tests that need no broker
 	$(PY) -m pytest -m "not kafka"
+
+soak: install  ## the fuzz tests at full size: 100,000 malformed posts through a real worker (tens of minutes)
+	CRISISWATCH_FUZZ_POSTS=100000 CRISISWATCH_FUZZ_EXAMPLES=3000 $(PY) -m pytest tests/test_fuzz.py -s --timeout=7200
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,19 @@
 """Block Kit for an incident event, safe against the text of the posts it quotes.
 
-Everything that comes from the public (post texts, author handles, post URLs, terms, even the
-detector's reason) is escaped for Slack mrkdwn: ``&`` -> ``&amp;``, ``<`` -> ``&lt;``,
+Everything that comes from the public (post texts, author handles, post URLs, story ids, terms,
+even the detector's reason) is escaped for Slack: ``&`` -> ``&amp;``, ``<`` -> ``&lt;``,
 ``>`` -> ``&gt;``. Slack only turns ``<...>`` sequences into mentions and links, so after escaping
 a post saying ``<!channel>`` or ``<http://evil.example|your bank>`` shows as that text and pings
 or disguises nothing. The only links in a message are ones built here: a post URL becomes a link
 only if it is a plain ``http(s)`` URL, with the characters that could break out of ``<url|label>``
 percent-encoded; anything else is shown escaped, as text.
+
+Escaping is not enough for mrkdwn's *formatting* (``*bold*``, ``_italic_``, backticks), which has
+no escape at all, nor for its automatic parsing (bare URLs and ``#channel`` names become links).
+So the text and author of quoted posts go in ``plain_text`` objects, which Slack shows as typed;
+every ``mrkdwn`` object is ``verbatim`` (no automatic parsing); and the short public strings that
+stay in mrkdwn (story ids, terms) sit in code spans, which format nothing, with any backtick that
+would close the span early replaced by a look-alike (ˋ, U+02CB).
 
 Lengths stay within Block Kit limits: 3,000 characters per section text, 150 for the header,
 50 blocks, and a short fallback ``text`` (what notifications and screen readers show).
@@ -51,6 +58,11 @@ def escaped(text: object, limit: int) -> str:
     return truncate(escape(text), limit)
 
 
+def code(text: object, limit: int) -> str:
+    """``text`` as a mrkdwn code span: escaped, cut, and unable to close the span early."""
+    return "`" + escaped(text, limit).replace("`", "\u02cb") + "`"
+
+
 def link(url: object, label: str) -> str:
     """A mrkdwn link to ``url`` if it is a plain http(s) URL, else the URL escaped as text.
 
@@ -84,11 +96,18 @@ def _time(epoch: float | None) -> str:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, MAX_SECTION_CHARS)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, MAX_SECTION_CHARS), "verbatim": True}}
+
+
+def _plain_section(text: str) -> dict[str, Any]:
+    """A section Slack shows as typed (``text`` already escaped): no formatting, mentions or links."""
+    return {"type": "section", "text": {"type": "plain_text", "text": truncate(text, MAX_SECTION_CHARS),
+                                        "emoji": False}}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, MAX_CONTEXT_CHARS)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, MAX_CONTEXT_CHARS),
+                                             "verbatim": True}]}
 
 
 def headline(event: dict[str, Any]) -> str:
@@ -124,16 +143,17 @@ def build_message(event: dict[str, Any], *, dashboard_url: str | None = None) ->
     blocks.append(_section(figures_line))
     if event.get("reason") and not resolved:
         blocks.append(_section(f"*Why:* {escaped(event['reason'], MAX_SECTION_CHARS - 10)}"))
-    terms = [f"`{escaped(term, 100)}`" for term in figures.get("top_terms", [])]
+    terms = [code(term, 100) for term in figures.get("top_terms", [])]
     if terms:
         blocks.append(_section("*Top terms:* " + ", ".join(terms)))
     posts = figures.get("top_posts", [])[:3]
     if posts:
         blocks.append(_section("*Most shared posts*"))
-        blocks.extend(_section(_quoted_post(post)) for post in posts)
-    context = [f"Incident `{escape(event['incident_id'])}`", f"opened {_time(event.get('opened_at'))}"]
+        for post in posts:
+            blocks.extend(_quoted_post(post))
+    context = [f"Incident {code(event['incident_id'], 300)}", f"opened {_time(event.get('opened_at'))}"]
     if event.get("story_id"):
-        context.append(f"story `{escaped(event['story_id'], 200)}`")
+        context.append(f"story {code(event['story_id'], 200)}")
     if dashboard_url:
         context.append(link(_fill(dashboard_url, event), "dashboard"))
     blocks.append(_context(" · ".join(context)))
@@ -158,18 +178,24 @@ def thread_reply(event: dict[str, Any]) -> str:
     if "growth" in changes:
         parts.append("Still growing")
     if "story" in changes and event.get("story_id"):
-        parts.append(f"Story `{escaped(event['story_id'], 200)}`")
+        parts.append(f"Story {code(event['story_id'], 200)}")
     parts.append(f"{figures.get('posts_per_minute', 0):.0f} posts/min (expected "
                  f"{figures.get('expected_per_minute', 0):.0f}), reach {compact_number(figures.get('reach', 0))}")
     return truncate(". ".join(parts) + ".", MAX_SECTION_CHARS)
 
 
-def _quoted_post(post: dict[str, Any]) -> str:
-    text = escaped(post.get("text", ""), MAX_QUOTED_POST_CHARS).replace("\n", "\n> ")
+def _quoted_post(post: dict[str, Any]) -> list[dict[str, Any]]:
+    """The post's text and byline as plain text, then its link (if it is a plain http(s) URL)."""
+    text = escaped(post.get("text", ""), MAX_QUOTED_POST_CHARS)
     byline = f"— {escaped(post.get('author_handle', ''), 200)} · {int(post.get('reshares', 0)):,} reshares"
-    if post.get("url"):
-        byline += " · " + link(post["url"], "open post")
-    return f"> {text}\n{byline}"
+    url = post.get("url")
+    opened = link(url, "open post") if url else ""
+    if opened and not opened.startswith("<"):  # not a link: show the URL as text with the rest
+        byline += f" · {opened}"
+    blocks = [_plain_section(f"“{text}”\n{byline}")]
+    if opened.startswith("<"):
+        blocks.append(_context(opened))
+    return blocks
 
 
 def _fill(template: str, event: dict[str, Any]) -> str:

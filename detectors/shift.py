@@ -143,7 +143,10 @@ class ShiftDetector:
     @property
     def baseline_share(self) -> float:
         negatives, total = self._baseline
-        return negatives / total
+        # After a silence of about a thousand half-lives (decades with the defaults: a brand's
+        # first post dated 1970, the next today) the decayed pool underflows to nothing: then
+        # nothing is known beyond the prior.
+        return negatives / total if total > 0 else self.prior_share
 
     def _decayed(self, pool: list[float], timestamp: float, halflife_hours: float) -> list[float]:
         if self._last_time is None or timestamp <= self._last_time:

@@ -42,7 +42,6 @@ import faust
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
 from faust.web import Request, Response, View
 
 from streams import metrics
@@ -50,11 +49,11 @@ from streams.alerting import BufferedTableStore, build_deliverer
 from streams.backtest import tracker_from
 from streams.brand_stage import BrandStage, write_table
 from streams.config import Config
-from streams.ingest import DeadLetter, Ingestor
+from streams.ingest import BrandPost, DeadLetter, Ingestor
 from streams.matching import BrandMatcher
 from streams.posts_reader import PostsReader, chunk_json_array, partition_for_key
 from streams.stall import StallWatchdog
-from streams.topics import DLQ_MAX_MESSAGE_BYTES
+from streams.topics import DLQ_MAX_MESSAGE_BYTES, MAX_FORWARD_BYTES
 from streams.watermark import PartitionWatermark
 
 log = logging.getLogger("crisiswatch")
@@ -142,8 +141,9 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
                     raise
                 except Exception as exc:
                     letter = DeadLetter(0, record.value, "processing_error", repr(exc)[:300])
-                    await reader.send(dlq_name, record.value or b"", key=record.key, headers=_dead_letter_headers(
-                        letter, f"{record.topic}/{record.partition}/{record.offset}"))
+                    headers = _dead_letter_headers(letter, f"{record.topic}/{record.partition}/{record.offset}")
+                    await reader.send(dlq_name, dead_letter_value(record.value, headers), key=record.key,
+                                      headers=headers)
                     metrics.DLQ.labels(reason=letter.reason).inc()
 
     @app.agent(by_brand)
@@ -224,11 +224,42 @@ async def _send_dead_letter(dlq: faust.TopicT, message: Any, letter: DeadLetter)
     value = letter.raw or b""
     try:
         await (await dlq.send(key=message.key, value=value, headers=headers))
-    except ProducerSendError as exc:
+    except Exception as exc:  # refused by the broker, or at once by the producer (too large)
         log.error("dead letter from %s/%s/%s refused (%s); sending its first 64 KiB",
                   message.topic, message.partition, message.offset, exc)
         headers.append(("crisiswatch.truncated_from_bytes", str(len(value)).encode()))
         await (await dlq.send(key=message.key, value=value[:65536], headers=headers))
+
+
+def forward_value(bp: BrandPost, stamp: dict[str, Any]) -> bytes:
+    """The ``posts.by_brand`` record of ``bp``: its message with the watermark ``stamp``.
+
+    Never raises and never exceeds :data:`MAX_FORWARD_BYTES`: a valid post whose unknown fields
+    cannot be written back (too deep) or grow past the topic's limit when written back goes in its
+    canonical form instead (see :func:`streams.ingest.canonical_wire`). Otherwise the first would
+    make the whole batch fail and the second would be refused by the broker, which stops the
+    ingest step (nothing is committed, so nothing is lost, but nothing moves either).
+    """
+    try:
+        value = orjson.dumps({**bp.message(), **stamp})
+    except TypeError:  # orjson.JSONEncodeError: nesting deeper than orjson writes
+        value = b""
+    if not value or len(value) > MAX_FORWARD_BYTES:
+        value = orjson.dumps({**bp.message(canonical=True), **stamp})
+    return value
+
+
+def dead_letter_value(raw: bytes | None, headers: list[tuple[str, bytes]]) -> bytes:
+    """What goes to the DLQ: the original bytes, or their head if even the DLQ could not hold them.
+
+    ``posts.dlq`` is created to take anything ``posts`` took (:data:`DLQ_MAX_MESSAGE_BYTES`); the
+    cut only happens with topics managed elsewhere, and the headers say so.
+    """
+    value = raw or b""
+    if len(value) > DLQ_MAX_MESSAGE_BYTES - 64 * 1024:
+        headers.append(("crisiswatch.truncated_from_bytes", str(len(value)).encode()))
+        value = value[:65536]
+    return value
 
 
 @lru_cache(maxsize=100_000)
@@ -277,8 +308,8 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
         watermark_at[id(post)] = watermark.value
     for letter in result.dead_letters:
         record = records[letter.index]
-        await reader.send(dlq, letter.raw or b"", key=record.key, headers=_dead_letter_headers(
-            letter, f"{record.topic}/{record.partition}/{record.offset}"))
+        headers = _dead_letter_headers(letter, f"{record.topic}/{record.partition}/{record.offset}")
+        await reader.send(dlq, dead_letter_value(letter.raw, headers), key=record.key, headers=headers)
         metrics.DLQ.labels(reason=letter.reason).inc()
         metrics.POSTS.labels(brand="none", platform="other", outcome="invalid").inc()
     counted: Counter[tuple[str, str, str]] = Counter(
@@ -290,7 +321,7 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
         stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source,
                  "ts": record.timestamp / 1000 if record.timestamp else None}
         partition = _partition_of(bp.brand, partitions)
-        by_partition.setdefault(partition, []).append(orjson.dumps({**bp.message(), **stamp}))
+        by_partition.setdefault(partition, []).append(forward_value(bp, stamp))
         counted[metrics.brand_label(bp.brand, known), metrics.platform_label(bp.post.platform), "matched"] += 1
     for partition, items in by_partition.items():
         for chunk in chunk_json_array(items, BY_BRAND_MESSAGE_BYTES):

@@ -3,7 +3,8 @@
 ``posts.by_brand`` is keyed by brand, so each brand's posts arrive on one
 partition and one worker holds all of its state. For each batch this stage
 
-* adds the posts to the per-brand minute counts (table ``brand_minute_counts``),
+* adds the posts to the per-brand minute counts (table ``brand_minute_counts``; platforms as on
+  ``/metrics``, unknown ones as ``other``),
 * feeds them to each brand's :class:`streams.monitor.BrandMonitor`, which closes
   buckets in event time and returns evaluations with incident events,
 * sets the detector gauges, and returns the incident events for the caller to
@@ -143,16 +144,27 @@ class BrandStage:
                     failed.append(Failure(event, orjson.dumps(message), repr(exc)[:300]))
                     continue
                 self.partition_of[brand] = partition
+                watermark.observe(message.get("src", ""), _or_minus_inf(message.get("wm")), now)
+                try:
+                    evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
+                                                        watermark=watermark.value(now)))
+                except Exception as exc:  # a bug in a detector: dead-letter the post, keep every other brand going
+                    log.exception("brand %s: the monitor failed on a post of %s/%s/%s", brand, event.message.topic,
+                                  partition, event.message.offset)
+                    failed.append(Failure(event, orjson.dumps(message), repr(exc)[:300]))
+                    continue
                 key = bucket_key(brand, int(post.created_at // size * size))
                 _, row = changed.get(key) or (0, dict(self.counts.data.get(key) or {}))
+                # Platforms fold into the metrics' bounded set, as on /metrics: a raw platform name could
+                # be "total" (and inflate the total), or thousands of names could grow one row past
+                # what its changelog record may hold.
+                platform = metrics.platform_label(post.platform)
                 row["total"] = row.get("total", 0) + 1
-                row[post.platform] = row.get(post.platform, 0) + 1
+                row[platform] = row.get(platform, 0) + 1
                 changed[key] = (partition, row)
-                watermark.observe(message.get("src", ""), _or_minus_inf(message.get("wm")), now)
-                evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
-                                                    watermark=watermark.value(now)))
-                if message.get("ts"):
-                    latencies.append(max(now - message["ts"], 0.0))
+                stamped = message.get("ts")  # set by our ingest step; checked all the same
+                if isinstance(stamped, float | int) and stamped > 0:
+                    latencies.append(max(now - stamped, 0.0))
                 if message["complaint"]:
                     complaints[brand] += 1
         for key, (partition, row) in changed.items():
@@ -163,7 +175,10 @@ class BrandStage:
         for brand, monitor in self.monitors.items():  # brands that were quiet in this batch
             watermark = self.watermarks.get(self.partition_of.get(brand, -1))
             if watermark is not None:
-                evaluations.extend(monitor.advance(watermark.value(now)))
+                try:
+                    evaluations.extend(monitor.advance(watermark.value(now)))
+                except Exception:  # as above; no post to blame, and the next batch tries again
+                    log.exception("brand %s: the monitor failed to advance", brand)
         outbox = []
         for evaluation in evaluations:
             self._export(evaluation)

@@ -32,11 +32,38 @@ class BrandPost:
     complaint: bool
     wire: dict[str, Any]
 
-    def message(self) -> dict[str, Any]:
-        """The message on ``posts.by_brand``: the wire post plus brand, negativity and parsed fields."""
-        return {**self.wire, "brand": self.brand, "negativity": round(self.negativity, 4),
+    def message(self, canonical: bool = False) -> dict[str, Any]:
+        """The message on ``posts.by_brand``: the wire post plus brand, negativity and parsed fields.
+
+        The wire post goes as it came, unknown fields included, unless ``canonical``: then only the
+        validated fields are kept (see :func:`canonical_wire`), for a post whose wire form cannot be
+        written back or would not fit on the topic.
+        """
+        wire = canonical_wire(self.post, self.wire) if canonical else self.wire
+        return {**wire, "brand": self.brand, "negativity": round(self.negativity, 4),
                 "complaint": self.complaint, "created_at_s": self.post.created_at,
                 "platform": self.post.platform}
+
+
+def canonical_wire(post: Post, wire: dict[str, Any]) -> dict[str, Any]:
+    """The validated fields of ``post`` in the wire format: bounded in size and always serialisable.
+
+    A valid post may carry unknown fields that JSON readers accept but writers refuse or inflate:
+    nesting deeper than orjson writes (255 levels; it reads 1,024), or numbers such as ``1e15``
+    that come back as ``1000000000000000.0``, four times longer. Their known fields are bounded
+    (text 10,000 characters, ids 256...), so this form stays far below the topic's record limit.
+    ``created_at`` keeps the post's own (validated) text.
+    """
+    out: dict[str, Any] = {
+        "id": post.id, "platform": post.platform, "text": post.text, "created_at": wire["created_at"],
+        "author": {"id": post.author_id, "handle": post.author_handle, "followers": post.author_followers},
+    }
+    for key in ("brand", "reshare_of", "reply_to", "lang", "url"):
+        value = getattr(post, key)
+        if value is not None:
+            out[key] = value
+    out["engagement"] = {"likes": post.likes, "reshares": post.reshares, "replies": post.replies}
+    return out
 
 
 @dataclass(slots=True)

@@ -98,8 +98,13 @@ class BrandMonitor:
         self.thresholds = IncidentThresholds.from_config(dict(params.incident))
         story_params = {"ignore_terms": tuple(ignore_terms), **params.stories}
         state = state or {}
-        self.volume = (VolumeDetector.from_state(state["volume"], **params.volume) if "volume" in state
-                       else VolumeDetector(**params.volume))
+        # The buckets are fixed: say so, rather than let the detector infer its bucket from the
+        # smallest gap between timestamps. A brand whose first two buckets were years apart (a
+        # post dated 1970, then today's) made it infer a bucket of years, learn a burst rate of
+        # exactly 0 and fail on the next bucket (log of 0), and the per-brand agent with it.
+        volume_params = {"bucket_seconds": params.bucket_seconds, **params.volume}
+        self.volume = (VolumeDetector.from_state(state["volume"], **volume_params) if "volume" in state
+                       else VolumeDetector(**volume_params))
         self.shift = (ShiftDetector.from_state(state["shift"], **params.shift) if "shift" in state
                       else ShiftDetector(**params.shift))
         self.stories = (StoryTracker.from_state(state["stories"], **story_params) if "stories" in state

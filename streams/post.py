@@ -23,6 +23,10 @@ import orjson
 MAX_TEXT_CHARS = 10_000
 MAX_FUTURE_SECONDS = 24 * 3600
 MAX_POST_BYTES = 1_000_000
+#: Largest follower or engagement count accepted: more than there are people. The bound keeps sums
+#: of counts (a story's reach) within the 64-bit integers that JSON state and events are written as;
+#: an unbounded count (``2**64 - 1`` followers) made the per-brand stage fail to save its state.
+MAX_COUNT = 10_000_000_000
 
 #: Every reason a post can be rejected for (the ``reason`` label of the DLQ counter).
 REASONS = (
@@ -162,8 +166,8 @@ def post_from_dict(obj: dict[str, Any], now: float) -> Post:
     if created_at > now + MAX_FUTURE_SECONDS:
         raise InvalidPost("future_timestamp", f"created_at {created_raw!r} is more than a day ahead")
     followers = _required(author, "followers", int, where="author.")
-    if isinstance(followers, bool) or followers < 0:
-        raise InvalidPost("invalid_field", "author.followers: expected a non-negative integer")
+    if isinstance(followers, bool) or not 0 <= followers <= MAX_COUNT:
+        raise InvalidPost("invalid_field", f"author.followers: expected an integer from 0 to {MAX_COUNT}")
     engagement = obj.get("engagement")
     if engagement is not None and not isinstance(engagement, dict):
         raise InvalidPost("invalid_field", "engagement: expected an object")
@@ -221,7 +225,7 @@ def _count(obj: dict[str, Any], key: str) -> int:
         return 0
     if isinstance(value, float) and value.is_integer() and math.isfinite(value):
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidPost("invalid_field", f"engagement.{key}: expected a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise InvalidPost("invalid_field", f"engagement.{key}: expected an integer from 0 to {MAX_COUNT}")
     return value
 

@@ -23,6 +23,9 @@ TOPICS = ("posts", "posts.dlq", "posts.by_brand", "incidents")
 #: Largest record the project writes. The dead-letter topic must take any post that reached
 #: ``posts`` plus our headers, whatever the broker's default limit (about 1 MB), so it gets its own.
 DLQ_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+#: Largest ``posts.by_brand`` record the ingest step writes; that topic keeps the broker's default limit
+#: (about 1 MiB per record batch). A post whose message would be larger goes without its unknown fields.
+MAX_FORWARD_BYTES = 900_000
 TOPIC_CONFIGS = {"posts.dlq": {"max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}}
 
 

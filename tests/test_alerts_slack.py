@@ -60,7 +60,9 @@ def test_open_posts_one_message_with_the_figures_and_the_chart_in_its_thread(sla
     assert body["blocks"][0]["type"] == "header" and "WARNING: skyway" in body["blocks"][0]["text"]["text"]
     assert "*Posts/min:* 100 (expected 15)" in texts and "*Reach:* 1.2M" in texts and "*Negative:* 64%" in texts
     assert "`lost bag`, `refund`, `delayed`" in texts
-    assert texts.count("\n— ") == 3 and "812 reshares" in texts and "> Lost my bag again, @SkywayAir" in texts
+    assert texts.count("\n— ") == 3 and "812 reshares" in texts and "“Lost my bag again, @SkywayAir”" in texts
+    quoted = [b["text"] for b in body["blocks"] if b["type"] == "section" and "reshares" in b["text"]["text"]]
+    assert len(quoted) == 3 and all(t["type"] == "plain_text" for t in quoted)
     assert "<https://social.example/p/1|open post>" in texts
     assert event["incident_id"] in texts
     assert message["text"].startswith("WARNING skyway: 100 posts/min")

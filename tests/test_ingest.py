@@ -77,3 +77,25 @@ def test_a_bug_in_validation_dead_letters_the_post_instead_of_raising(monkeypatc
     monkeypatch.setattr(streams.ingest, "decode_post", broken)
     result = ingestor().process([post(1, "Skyway Air")], NOW)
     assert [(d.reason, d.raw is not None) for d in result.dead_letters] == [("processing_error", True)]
+
+
+def test_forwarded_value_keeps_unknown_fields_but_never_fails_or_outgrows_the_topic():
+    """Legal nesting deeper than orjson writes used to fail the whole batch (and resend its other posts); numbers
+    that grow when written back (1e15 -> 1000000000000000.0) used to exceed the topic's limit, and the broker
+    refused the post after its offset was committed."""
+    from streams.app import forward_value
+    from streams.topics import MAX_FORWARD_BYTES
+
+    plain = ingestor().process([post(1, "Skyway Air", extra={"keep": [1, 2]})], NOW).forwarded[0]
+    assert orjson.loads(forward_value(plain, {"wm": 1.0}))["extra"] == {"keep": [1, 2]}
+
+    deep = post(2, "Skyway Air", extra=orjson.Fragment(b"[" * 600 + b"]" * 600))
+    growing = post(3, "Skyway Air", numbers=orjson.Fragment(b"[" + b",".join([b"1e15"] * 100_000) + b"]"))
+    for raw in (deep, growing):
+        [bp] = ingestor().process([raw], NOW).forwarded
+        value = forward_value(bp, {"wm": 1.0, "src": "w"})
+        message = orjson.loads(value)
+        assert len(value) <= MAX_FORWARD_BYTES
+        assert "extra" not in message and "numbers" not in message
+        assert message["id"] == bp.post.id and message["brand"] == "skyway" and message["wm"] == 1.0
+        assert message["author"] == {"id": bp.post.author_id, "handle": bp.post.author_handle, "followers": 10}

@@ -121,3 +121,14 @@ def test_backtest_finds_every_scripted_incident_in_time_and_pages_nobody_for_the
     opened = {e["incident_id"] for e in result.events if e["brand"] == "skyway" and e["kind"] == "open"}
     assert len(opened) == 1
     assert any(e["kind"] == "resolve" and e["incident_id"] in opened for e in result.events)
+
+
+def test_a_first_post_decades_old_does_not_break_the_detectors():
+    """A valid post dated 1970, then today's: the volume detector used to infer a bucket of 56 years from
+    the gap, learn a burst rate of 0 and raise on the next bucket (log of 0)."""
+    m = monitor()
+    feed(m, [post(0, 0.0)])
+    evaluations = feed(m, [post(i, T0 + 60 * i) for i in range(1, 20)])
+    assert evaluations and all(math.isfinite(e.volume.expected) for e in evaluations)
+    assert m.volume.bucket == 60
+    json.dumps(m.to_state())

@@ -111,3 +111,17 @@ def parse_post_reason(raw: bytes) -> str:
 def test_post_dataclass_is_slotted_for_memory():
     assert not hasattr(Post("a", "b", "c", 0.0, "d", "e", 0), "__dict__")
 
+
+
+def test_counts_are_bounded_so_that_sums_of_them_stay_64_bit():
+    """Followers of 2**64 - 1 were valid, and a story's reach (their sum) then failed the per-brand stage's
+    JSON state ("Integer exceeds 64-bit range")."""
+    from streams.post import MAX_COUNT
+
+    parse_post(orjson.dumps(wire(author={"id": "u", "handle": "h", "followers": MAX_COUNT},
+                                 engagement={"likes": MAX_COUNT, "reshares": float(MAX_COUNT)})), NOW)
+    for bad in (wire(author={"id": "u", "handle": "h", "followers": 2**64 - 1}),
+                wire(engagement={"likes": MAX_COUNT + 1}), wire(engagement={"reshares": 1e30})):
+        with pytest.raises(InvalidPost) as info:
+            parse_post(orjson.dumps(bad), NOW)
+        assert info.value.reason == "invalid_field"

@@ -126,3 +126,12 @@ def test_empty_windows_are_fine():
 def test_invalid_hyper_parameters_are_rejected(params):
     with pytest.raises(ValueError, match="must"):
         ShiftDetector(**params)
+
+
+def test_a_silence_of_decades_falls_back_to_the_prior_instead_of_dividing_by_zero():
+    """A brand's first post dated 1970 and the next one today: the decayed baseline underflows to 0."""
+    detector = ShiftDetector()
+    detector.update(0.0, 1.0, 1.0)
+    detector.update(START, 0.0, 0.0)  # an empty window 54 years later: the pool decays to [0, 0]
+    assert detector.baseline_share == detector.prior_share
+    assert detector.update(START + MINUTE, 1.0, 2.0).baseline_share == detector.prior_share

@@ -9,14 +9,19 @@ daemon thread. Use it as a context manager (or ``start()`` / ``stop()``) from a 
 Scripting: :meth:`FakeServer.fail_next` queues failures (an HTTP status with optional headers and
 body, and/or a delay before answering, longer than the client's timeout to simulate one). The
 next matching request consumes the first matching failure and is *not* processed: nothing is
-posted or paged for it, as if the receiver had been down.
+posted or paged for it, as if the receiver had been down. :meth:`FakeServer.outage` takes the
+receiver down for a while instead: every request answers with the next of some failures, in turn,
+for as long as a condition holds (a fake clock's time, or :func:`for_seconds` of real time).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -53,6 +58,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._failures: deque[Failure] = deque()
+        self._outage: tuple[Callable[[], bool], Iterator[Failure]] | None = None
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -120,6 +126,11 @@ class FakeServer:
             for _ in range(count):
                 self._failures.append(Failure(status, body, dict(headers or {}), delay, method))
 
+    def outage(self, active: Callable[[], bool], failures: Sequence[Failure]) -> None:
+        """While ``active()`` is true, answer every request with the next of ``failures`` (cycled)."""
+        with self._lock:
+            self._outage = (active, itertools.cycle(list(failures)))
+
     @property
     def pending_failures(self) -> int:
         with self._lock:
@@ -154,6 +165,8 @@ class FakeServer:
             failure = next((f for f in self._failures if f.method in (None, method)), None)
             if failure is not None:
                 self._failures.remove(failure)
+            elif self._outage is not None and self._outage[0]():
+                failure = next(self._outage[1])
         if failure is not None:
             if failure.delay:
                 self._stopping.wait(failure.delay)
@@ -168,6 +181,19 @@ class FakeServer:
             payload = json.dumps(body).encode()
             answer_headers = {"Content-Type": "application/json; charset=utf-8", **answer_headers}
         return status, answer_headers, payload
+
+
+def for_seconds(seconds: float) -> Callable[[], bool]:
+    """An outage condition: true for ``seconds`` of real time from the first request that asks."""
+    started: list[float] = []
+
+    def active() -> bool:
+        now = time.monotonic()
+        if not started:
+            started.append(now)
+        return now - started[0] < seconds
+
+    return active
 
 
 def _parse_body(headers: dict[str, str], raw: bytes) -> Any:

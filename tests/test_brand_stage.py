@@ -1,0 +1,71 @@
+"""The per-brand stage without Kafka: counts table rows, and a failing monitor costs one post, not the agent."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import orjson
+
+from streams.backtest import tracker_from
+from streams.brand_stage import BrandStage
+from streams.config import load_config
+from streams.localstack import REPO
+
+T0 = 1_795_000_020.0 // 60 * 60
+
+
+class Table:
+    def __init__(self) -> None:
+        self.data: dict = {}
+        self.changelog: list = []
+
+    def send_changelog(self, partition: int, key: str, value: object) -> None:
+        self.changelog.append((partition, key, value))
+
+
+def event(i: int, brand: str, platform: str = "twitter", t: float = T0) -> SimpleNamespace:
+    message = {"id": f"p{i}", "platform": platform, "text": "hello", "created_at": "x", "created_at_s": t + i,
+               "author": {"id": "a", "handle": "h", "followers": 1}, "brand": brand, "negativity": 0.1,
+               "complaint": False, "wm": t + i, "src": "w"}
+    return SimpleNamespace(value=orjson.dumps(message), message=SimpleNamespace(topic="t", partition=0, offset=i))
+
+
+def stage() -> tuple[BrandStage, Table]:
+    config = load_config(REPO / "crisiswatch.yaml")
+    counts = Table()
+    return BrandStage(config, counts, Table(), tracker_from(config)), counts
+
+
+def test_platforms_are_folded_like_the_metrics_so_total_stays_the_total():
+    """A platform named "total" used to add to the brand's total a second time."""
+    brand_stage, counts = stage()
+    brand_stage.process([event(0, "skyway", "total"), event(1, "skyway", "twitter"), event(2, "skyway", "myspace")])
+    [row] = counts.data.values()
+    assert row == {"total": 3, "other": 2, "twitter": 1}
+
+
+def test_a_monitor_that_raises_dead_letters_its_post_and_the_other_brands_go_on(monkeypatch):
+    brand_stage, counts = stage()
+    broken = brand_stage.monitor("brewbox")
+
+    def fail(*args, **kwargs):
+        raise ZeroDivisionError("a detector bug")
+
+    monkeypatch.setattr(broken, "add_post", fail)
+    monkeypatch.setattr(broken, "advance", fail)
+    events = [event(0, "skyway"), event(1, "brewbox"), event(2, "skyway")]
+    _, failed = brand_stage.process(events)
+    assert [(f.event.message.offset, f.reason) for f in failed] == [(1, "ZeroDivisionError('a detector bug')")]
+    assert orjson.loads(failed[0].raw)["brand"] == "brewbox"  # the post itself goes to the DLQ
+    assert {key.split("|")[0]: row["total"] for key, row in counts.data.items()} == {"skyway": 2}
+
+
+def test_a_batch_message_carries_many_posts_and_a_broken_one_fails_alone():
+    """``posts.by_brand`` records are JSON arrays of posts (see streams/posts_reader.py)."""
+    brand_stage, counts = stage()
+    posts = [orjson.loads(event(i, "skyway" if i % 2 else "brewbox").value) for i in range(6)]
+    del posts[3]["author"]  # a bug upstream: only this post fails
+    batch = SimpleNamespace(value=orjson.dumps(posts), message=SimpleNamespace(topic="t", partition=0, offset=0))
+    _, failed = brand_stage.process([batch])
+    assert [orjson.loads(f.raw)["id"] for f in failed] == ["p3"]
+    assert {key.split("|")[0]: row["total"] for key, row in counts.data.items()} == {"skyway": 2, "brewbox": 3}
