@@ -242,17 +242,14 @@ class BrandMonitor:
         )
 
     def _remember_quote(self, post: Post) -> None:
-        """Keep the text of recent original posts, so an alert can quote a story's most-shared ones.
+        """Keep the text of recent posts, so an alert can quote a story's most-shared ones.
 
         Least recently *active* first out: a reshare or reply keeps the post it answers, so the
-        roots of a spreading story stay while one-off posts pass through. A reshare adds no text of
-        its own, so it is not kept itself.
+        roots of a spreading story stay while one-off posts pass through.
         """
         parent = post.reshare_of or post.reply_to
         if parent is not None and parent in self.quotable:
             self.quotable.move_to_end(parent)
-        if post.reshare_of:
-            return
         self.quotable[post.id] = [post.text[:QUOTE_CHARS], post.author_handle, post.url]
         self.quotable.move_to_end(post.id)
         while len(self.quotable) > MAX_QUOTABLE_POSTS:
