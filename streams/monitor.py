@@ -222,14 +222,9 @@ class BrandMonitor:
         minutes = self.params.bucket_seconds / 60
         top_posts: list[TopPost] = []
         if story is not None:
-            for top in story.top_posts:
-                # A post whose text is no longer remembered is quoted by its story's text, once.
+            for top in story.top_posts[:3]:
                 text, handle, url = self.quotable.get(top.post_id) or (story.text, "", None)
-                if any(quoted.text == text for quoted in top_posts):
-                    continue
                 top_posts.append(TopPost(text=text, author_handle=handle, reshares=top.reshares, url=url))
-                if len(top_posts) == 3:
-                    break
         return Snapshot(
             posts_per_minute=volume.count / minutes,
             expected_per_minute=_finite(volume.expected) / minutes,
