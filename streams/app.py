@@ -297,15 +297,13 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
         watermark.expect({tp for tp in reader.assignment() if _has_unread_records(reader, tp)})
     # Each post carries the watermark as it stood once that post was read (not once the whole
     # batch was), so that a batch spanning minutes of post time does not make its own posts late.
-    watermark_at: dict[int, float] = {}
-    index_of: dict[int, int] = {}
+    read_at: dict[int, tuple[ConsumerRecord, float]] = {}  # id(post) -> its record, the watermark once read
     for post, index in zip(result.posts, result.post_indexes, strict=True):
-        index_of[id(post)] = index
         record = records[index]
         highwater = reader.highwater(record)
         watermark.observe(TopicPartition(record.topic, record.partition), post.created_at,
                           caught_up=highwater is not None and record.offset >= highwater - 1)
-        watermark_at[id(post)] = watermark.value
+        read_at[id(post)] = (record, watermark.value)
     for letter in result.dead_letters:
         record = records[letter.index]
         headers = _dead_letter_headers(letter, f"{record.topic}/{record.partition}/{record.offset}")
@@ -317,8 +315,8 @@ async def _ingest_batch(records: Sequence[ConsumerRecord], reader: PostsReader, 
     partitions = await reader.partitions(by_brand)
     by_partition: dict[int, list[bytes]] = {}
     for bp in result.forwarded:
-        record = records[index_of[id(bp.post)]]
-        stamp = {"wm": _finite_or_none(watermark_at[id(bp.post)]), "src": source,
+        record, mark = read_at[id(bp.post)]
+        stamp = {"wm": _finite_or_none(mark), "src": source,
                  "ts": record.timestamp / 1000 if record.timestamp else None}
         partition = _partition_of(bp.brand, partitions)
         by_partition.setdefault(partition, []).append(forward_value(bp, stamp))

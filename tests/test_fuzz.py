@@ -49,6 +49,7 @@ from tests.fuzz import (
     malformed,
 )
 from tests.kafka_helpers import (
+    counts_page_view,
     expected_counts,
     make_posts,
     metric_samples,
@@ -115,7 +116,7 @@ def test_hostile_but_valid_posts_pass_ingest_and_the_brand_stage(posts: list[Hos
     for key, row in counts.data.items():
         for name, n in row.items():
             totals[(key.rsplit("|", 1)[0], name)] += n
-    assert totals == _with_totals(Counter((p.brand, p.platform) for p in posts))
+    assert totals == counts_page_view(Counter((p.brand, p.platform) for p in posts))
     stage._save({p.brand for p in posts})
     for brand in {p.brand for p in posts}:
         assert pack_state(stage.monitor(brand).to_state())
@@ -268,23 +269,14 @@ def test_fuzzed_posts_through_a_real_worker(kafka, tmp_path, workers):
     assert seen == sent.keys(), f"{len(sent) - len(seen)} malformed posts missing from the DLQ"
 
     changelog = f"{name}-brand_minute_counts-changelog"
-    wait_for(lambda: table_totals(kafka, changelog) == _with_totals(expected), 60,
+    wait_for(lambda: table_totals(kafka, changelog) == counts_page_view(expected), 60,
              "the counts table's changelog to hold exactly the good posts",
-             state=lambda: f"table - expected {table_totals(kafka, changelog) - _with_totals(expected)}, "
-                           f"expected - table {_with_totals(expected) - table_totals(kafka, changelog)}")
+             state=lambda: f"table - expected {table_totals(kafka, changelog) - counts_page_view(expected)}, "
+                           f"expected - table {counts_page_view(expected) - table_totals(kafka, changelog)}")
     log = worker.log_path.read_text(errors="replace")
     assert "Traceback" not in log and "crashed" not in log.lower(), worker.log_tail()
     print(f"fuzz: {records} records ({len(sent)} malformed: {dict(reasons)}; {sum(expected.values())} good "
           f"counts) produced in {produced:.0f} s (generation included), all processed after {elapsed:.0f} s")
-
-
-def _with_totals(expected: Counter) -> Counter:
-    out: Counter = Counter()
-    for (brand, platform), n in expected.items():
-        if brand != "none":
-            out[(brand, platform)] += n
-            out[(brand, "total")] += n
-    return out
 
 
 def _stream(bootstrap: str, topic: str) -> Iterator:
