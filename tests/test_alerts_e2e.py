@@ -162,7 +162,9 @@ def _check_plain_text(slack: FakeSlack, pager: FakePagerDuty, incident_id: str) 
         assert payload["custom_details"]["story_id"] == HOSTILE_ROOT_ID
         assert "links" not in event, "no link is made of a post's URL"
     # (a post that fell out of the quote cache is quoted by its story's text, without a handle)
-    assert any(handles) and all(h.startswith(HOSTILE_HANDLE) for h in handles if h), "posts go verbatim, as data"
+    # (a post that joined the story by similar text is not one make_hostile rewrote: its handle is plain)
+    assert any(h.startswith(HOSTILE_HANDLE) for h in handles), "the hostile handle is quoted"
+    assert not any("&lt;" in h or "&amp;" in h for h in handles), "posts go verbatim, as data (not escaped)"
 
 
 def _check_no_secret_anywhere(worker: WorkerProcess, bootstrap: str, name: str, secrets: list[str]) -> int:
