@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from streams.backtest import new_monitor, tracker_from
-from streams.brand_stage import pack_state
+from streams.brand_stage import pack_state, unpack_state
 from streams.config import parse_config
 from streams.post import Post
 
@@ -48,24 +48,28 @@ def main() -> int:
     tracker = tracker_from(config)
     rng = random.Random(5)
     words = [f"w{i}" for i in range(20_000)]
+    # A day of history, one post per closed minute, so that every detector has a warm baseline: fed
+    # once, then every brand starts from a copy of that state (the same state feeding each would give).
+    start = 1_700_000_000.0
+    warm = new_monitor(config, "brand0", tracker)
+    for m in range(args.history_buckets):
+        warm.add_post(Post(id=f"h{m}", platform="x", text="RT", created_at=start + m * 60, author_id="a",
+                           author_handle="a", author_followers=1, reshare_of="h0"), 0.1, False)
+    history = pack_state(warm.to_state())
+    del warm
+    now = start + args.history_buckets * 60
     base_kib = vm_kib("VmRSS")
     began = time.perf_counter()
     monitors = []
-    start = 1_700_000_000.0
     for b in range(args.brands):
         brand = f"brand{b}"
-        monitor = new_monitor(config, brand, tracker)
-        # a day of history: one post per closed minute, so every detector has a warm baseline
-        for m in range(args.history_buckets):
-            monitor.add_post(Post(id=f"{brand}-h{m}", platform="x", text="RT", created_at=start + m * 60,
-                                  author_id="a", author_handle="a", author_followers=1, reshare_of=f"{brand}-h0"),
-                             0.1, False)
-        now = start + args.history_buckets * 60
+        monitor = new_monitor(config, brand, tracker, unpack_state(history))
         for s in range(per_brand):
             text = " ".join(rng.choices(words, k=rng.randint(8, 20)))
             monitor.add_post(Post(id=f"{brand}-{s}", platform="x", text=text, created_at=now + s * 0.5,
                                   author_id=f"u{rng.randrange(10**7)}", author_handle=f"user{s}",
-                                  author_followers=rng.randrange(10_000)), rng.random(), False)
+                                  author_followers=rng.randrange(10_000),
+                                  url=f"https://social.example/{brand}/{s}"), rng.random(), False)
         monitors.append(monitor)
         if (b + 1) % 1000 == 0:
             print(f"  {b + 1:,} brands, {vm_kib('VmRSS') / 1024:,.0f} MiB resident, "

@@ -46,6 +46,10 @@ from collections.abc import Hashable
 MAX_SHINGLE_CHARS = 1_000
 
 _EMPTY = 1 << 32  # above every 32-bit hash: the value of a bin no shingle fell into
+#: Band keys are cut to 30 bits: CPython stores such an int in 32 bytes rather than 48, and the
+#: index holds one per band of every story. (A rare collision only proposes a candidate, which
+#: :func:`similarity` then rejects.)
+_KEY_MASK = (1 << 30) - 1
 _URL = re.compile(r"https?://\S+")
 _TOKEN = re.compile(r"[#@]?\w+")
 
@@ -110,7 +114,7 @@ class NearDuplicateIndex:
         self.rows = rows
         self.min_tokens = min_tokens
         self._bins = bands * rows
-        self._empty_band_keys = frozenset(hash((band, *[_EMPTY] * rows)) for band in range(bands))
+        self._empty_band_keys = frozenset(hash((band, *[_EMPTY] * rows)) & _KEY_MASK for band in range(bands))
         self._index: dict[int, Hashable] = {}
 
     def __len__(self) -> int:
@@ -135,7 +139,8 @@ class NearDuplicateIndex:
         # Band b holds bins b*rows ... b*rows + rows - 1, so bins[r::rows] is row r of every band.
         # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
         keys = map(hash, zip(range(self.bands), *[bins[row::rows] for row in range(rows)], strict=True))
-        return tuple([key for key in keys if key not in self._empty_band_keys])
+        empty = self._empty_band_keys
+        return tuple([key & _KEY_MASK for key in keys if key & _KEY_MASK not in empty])
 
     def candidates(self, keys: tuple[int, ...]) -> list[Hashable]:
         """The items sharing a band with ``keys``, those sharing most bands first."""

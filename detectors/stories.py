@@ -91,6 +91,8 @@ class PostLike(Protocol):
     @property
     def author_id(self) -> str: ...
     @property
+    def author_handle(self) -> str: ...
+    @property
     def author_followers(self) -> int: ...
     @property
     def reshares(self) -> int: ...
@@ -98,6 +100,8 @@ class PostLike(Protocol):
     def reshare_of(self) -> str | None: ...
     @property
     def reply_to(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
 
 
 class ScoredPost(NamedTuple):
@@ -109,12 +113,19 @@ class ScoredPost(NamedTuple):
 
 
 class TopPost(NamedTuple):
-    """One of a story's most visible posts."""
+    """One of a story's most visible posts, with what an alert needs to quote it.
+
+    The quote travels with the story (rather than in a separate cache of recent
+    posts) so that the posts driving a story can always be quoted, however long
+    ago they were posted, at the cost of at most three texts per story.
+    """
 
     post_id: str
-    author_id: str
+    author_handle: str
     reshares: int
     followers: int
+    text: str
+    url: str | None
 
 
 class StorySnapshot(NamedTuple):
@@ -171,7 +182,7 @@ class StorySnapshot(NamedTuple):
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
             "virality": self.virality,
-            "top_posts": [[p.post_id, p.author_id, p.reshares, p.followers] for p in self.top_posts],
+            "top_posts": [p._asdict() for p in self.top_posts],
             "top_terms": [[term, count] for term, count in self.top_terms],
         }
 
@@ -187,14 +198,16 @@ def _reshares_then_followers(post: TopPost) -> tuple[int, int]:
 class _Story:
     """The mutable per-story record (internal; read it through :class:`StorySnapshot`)."""
 
-    __slots__ = ("aliases", "authors", "authors_cutoff", "authors_overflow", "band_keys", "bucket",
-                 "complaints", "first_seen", "id", "last_seen", "negativity", "older", "posts", "previous",
+    __slots__ = ("aliases", "authors", "authors_cutoff", "authors_overflow", "bucket", "complaints",
+                 "first_seen", "id", "indexed", "last_seen", "negativity", "older", "posts", "previous",
                  "reach", "recent", "terms", "text", "top_posts")
 
     def __init__(self, story_id: str, text: str, created_at: float, bucket: int, author: int) -> None:
         self.id = story_id
         self.text = text
-        self.band_keys: tuple[int, ...] | None = None  # set when the text is in the near-duplicate index
+        # Whether the text is in the near-duplicate index. Its band keys are not kept: they cost more
+        # memory than the rest of a one-post story, and are computed again from the text when it goes.
+        self.indexed = False
         self.first_seen = created_at
         self.last_seen = created_at
         self.posts = 0
@@ -307,7 +320,6 @@ class StoryTracker:
         self.half_velocity = float(half_velocity)
         self.complaint_threshold = float(complaint_threshold)
         self.ignore_terms = frozenset(token for term in ignore_terms for token in tokenize(term))
-        self._skip_terms = STOPWORDS | self.ignore_terms
         self._index = NearDuplicateIndex(bands=bands, rows=rows, min_tokens=min_tokens)
         self._stories: OrderedDict[str, _Story] = OrderedDict()  # least recently updated first
         self._aliases: dict[str, str] = {}  # post id -> story id
@@ -445,8 +457,8 @@ class StoryTracker:
         for record in state["stories"][-tracker.max_stories:]:
             story = tracker._story_from_state(record)
             tracker._stories[story.id] = story
-            if story.band_keys is not None:
-                tracker._index.add(story.band_keys, story.id)
+            if story.indexed:
+                tracker._index.add(tracker._band_keys_of(story), story.id)
             for alias in story.aliases or ():
                 tracker._aliases[alias] = story.id
         return tracker
@@ -523,18 +535,22 @@ class StoryTracker:
         story = _Story(story_id, post.text[:self.max_text_chars], created_at,
                        int(created_at // self.window_seconds), _author_hash(post.author_id))
         if band_keys is not None:
-            story.band_keys = band_keys
+            story.indexed = True
             self._index.add(band_keys, story_id)
         self._stories[story_id] = story
         return story
 
     def _drop(self, story: _Story) -> None:
         del self._stories[story.id]
-        if story.band_keys is not None:
-            self._index.remove(story.band_keys, story.id)
+        if story.indexed:
+            self._index.remove(self._band_keys_of(story), story.id)
         for alias in story.aliases or ():
             if self._aliases.get(alias) == story.id:
                 del self._aliases[alias]
+
+    def _band_keys_of(self, story: _Story) -> tuple[int, ...]:
+        """The band keys the story's text was indexed under (its text is what the first post's was)."""
+        return self._index.band_keys(tokenize(story.text, self.max_text_chars)) or ()
 
     def _add_alias(self, story: _Story, post_id: str) -> None:
         if story.aliases is None:
@@ -575,9 +591,9 @@ class StoryTracker:
         reshares = post.reshares
         top = story.top_posts
         if not top:
-            story.top_posts = (TopPost(post.id, post.author_id, reshares, followers),)
+            story.top_posts = (self._top_post(post, reshares, followers),)
         elif len(top) < TOP_POSTS or (reshares, followers) > (top[-1].reshares, top[-1].followers):
-            ranked = sorted((*top, TopPost(post.id, post.author_id, reshares, followers)),
+            ranked = sorted((*top, self._top_post(post, reshares, followers)),
                             key=_reshares_then_followers, reverse=True)
             story.top_posts = tuple(ranked[:TOP_POSTS])
 
@@ -588,6 +604,11 @@ class StoryTracker:
             if post.reshare_of is None:
                 self._count_terms(story, tokens if tokens is not None
                                   else tokenize(post.text, self.max_text_chars))
+
+    def _top_post(self, post: PostLike, reshares: int, followers: int) -> TopPost:
+        # A text within the limit is kept as the same object as the post's (and the story's, for its
+        # first post): slicing a short string returns it unchanged.
+        return TopPost(post.id, post.author_handle, reshares, followers, post.text[:self.max_text_chars], post.url)
 
     def _count_author(self, story: _Story, author: int) -> None:
         """K-minimum-values: keep the ``max_authors`` smallest author hashes.
@@ -625,10 +646,10 @@ class StoryTracker:
     def _count_terms(self, story: _Story, tokens: list[str]) -> None:
         terms = story.terms
         assert terms is not None
-        skip = self._skip_terms
+        ignore = self.ignore_terms
         # Interned: the same words recur across stories, so each is stored once however many count it.
-        terms.update(map(sys.intern, [token for token in tokens
-                                      if len(token) > 2 and token not in skip and token[0] != "@"]))
+        terms.update(map(sys.intern, [token for token in tokens if len(token) > 2 and token[0] != "@"
+                                      and token not in STOPWORDS and token not in ignore]))
         if len(terms) > 2 * self.max_terms:
             kept = dict(heapq.nlargest(self.max_terms, terms.items(), key=itemgetter(1)))
             terms.clear()
@@ -707,14 +728,13 @@ class StoryTracker:
             story.authors_cutoff = max(story.authors)
         story.bucket = int(record["bucket"])
         story.recent, story.previous, story.older = (int(c) for c in record["counts"])
-        story.top_posts = tuple(TopPost(str(p), str(a), int(r), int(f)) for p, a, r, f in record["top_posts"])
+        story.top_posts = tuple(_top_post_from_state(top, story.text) for top in record["top_posts"])
         if record["terms"] is not None:
             counts = ((str(term), int(count)) for term, count in record["terms"].items())
             story.terms = Counter(dict(heapq.nlargest(2 * self.max_terms, counts, key=itemgetter(1))))
         if record["aliases"]:
             story.aliases = [str(a) for a in record["aliases"][-self.max_aliases:]]
-        if record["indexed"]:
-            story.band_keys = self._index.band_keys(tokenize(story.text, self.max_text_chars))
+        story.indexed = bool(record["indexed"])
         return story
 
 
@@ -722,7 +742,7 @@ def _story_state(story: _Story) -> dict[str, Any]:
     return {
         "id": story.id,
         "text": story.text,
-        "indexed": story.band_keys is not None,
+        "indexed": story.indexed,
         "first_seen": story.first_seen,
         "last_seen": story.last_seen,
         "posts": story.posts,
@@ -733,7 +753,19 @@ def _story_state(story: _Story) -> dict[str, Any]:
         "authors_overflow": story.authors_overflow,
         "bucket": story.bucket,
         "counts": [story.recent, story.previous, story.older],
-        "top_posts": [[p.post_id, p.author_id, p.reshares, p.followers] for p in story.top_posts],
+        # The text only when it differs from the story's (most top posts are its first post).
+        "top_posts": [[p.post_id, p.author_handle, p.reshares, p.followers, None if p.text == story.text else p.text,
+                       p.url] for p in story.top_posts],
         "terms": dict(story.terms) if story.terms is not None else None,
         "aliases": list(story.aliases) if story.aliases else [],
     }
+
+
+def _top_post_from_state(record: list[Any], story_text: str) -> TopPost:
+    """A top post from :func:`_story_state`'s list (or the four fields states before quotes had)."""
+    post_id, handle, reshares, followers, *quote = record
+    text, url = quote if quote else (None, None)
+    if len(quote) != 2:
+        handle = ""  # the older form held the author's id, not a handle to show
+    return TopPost(str(post_id), str(handle), int(reshares), int(followers),
+                   story_text if text is None else str(text), None if url is None else str(url))

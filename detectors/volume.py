@@ -62,6 +62,7 @@ absent (not imputed as zeros).
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -120,8 +121,10 @@ class SeasonalProfile:
         self.halflife_periods = halflife_periods
         self.offset_seconds = offset_seconds
         self.warm_start = warm_start
-        self.values = [0.0] * slots
-        self.weights = [0.0] * slots
+        # Arrays of doubles rather than lists of floats: 8 bytes a slot instead of 32, and a worker
+        # keeps two profiles of 24 and 168 slots for each of thousands of brands.
+        self.values = array("d", bytes(8 * slots))
+        self.weights = array("d", bytes(8 * slots))
 
     @property
     def slot_seconds(self) -> float:
@@ -156,8 +159,8 @@ class SeasonalProfile:
     def load_state(self, state: dict[str, list[float]]) -> None:
         if len(state["values"]) != self.slots or len(state["weights"]) != self.slots:
             raise ValueError(f"seasonal state must have {self.slots} slots")
-        self.values = [float(v) for v in state["values"]]
-        self.weights = [float(w) for w in state["weights"]]
+        self.values = array("d", map(float, state["values"]))
+        self.weights = array("d", map(float, state["weights"]))
 
 
 class ExceedanceTail:

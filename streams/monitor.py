@@ -24,7 +24,6 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +38,6 @@ from streams.post import Post
 SERIES_POINTS = 180
 SERIES_FIELDS = 5
 TOP_STORIES = 5
-MAX_QUOTABLE_POSTS = 1000
 QUOTE_CHARS = 280
 MAX_PENDING_POSTS = 50_000
 
@@ -116,7 +114,6 @@ class BrandMonitor:
         #: the last SERIES_POINTS closed buckets as flat (start, posts, expected, lower, upper) runs: an
         #: array of doubles, not lists of floats, because 10,000 brands keep one each
         self.series = array("d", (value for point in state.get("series") or [] for value in point))
-        self.quotable: OrderedDict[str, list[Any]] = OrderedDict(state.get("quotable") or {})
         self.watermark: float = state.get("watermark") or float("-inf")
         self.late_posts = 0
         #: posts ahead of the watermark, applied once it reaches them (not saved: see streams/brand_stage.py)
@@ -154,7 +151,6 @@ class BrandMonitor:
         else:
             self.late_posts += 1
         self.stories.learn(post, negativity, complaint)
-        self._remember_quote(post)
 
     def advance(self, watermark: float) -> list[Evaluation]:
         """Apply the waiting posts up to ``watermark`` in time order, closing buckets as time passes them.
@@ -223,8 +219,8 @@ class BrandMonitor:
         top_posts: list[TopPost] = []
         if story is not None:
             for top in story.top_posts[:3]:
-                text, handle, url = self.quotable.get(top.post_id) or (story.text, "", None)
-                top_posts.append(TopPost(text=text, author_handle=handle, reshares=top.reshares, url=url))
+                top_posts.append(TopPost(text=top.text[:QUOTE_CHARS], author_handle=top.author_handle,
+                                         reshares=top.reshares, url=top.url))
         return Snapshot(
             posts_per_minute=volume.count / minutes,
             expected_per_minute=_finite(volume.expected) / minutes,
@@ -235,20 +231,6 @@ class BrandMonitor:
             story_id=story.story_id if story and about_story else None,
             series=self.series_points(),
         )
-
-    def _remember_quote(self, post: Post) -> None:
-        """Keep the text of recent posts, so an alert can quote a story's most-shared ones.
-
-        Least recently *active* first out: a reshare or reply keeps the post it answers, so the
-        roots of a spreading story stay while one-off posts pass through.
-        """
-        parent = post.reshare_of or post.reply_to
-        if parent is not None and parent in self.quotable:
-            self.quotable.move_to_end(parent)
-        self.quotable[post.id] = [post.text[:QUOTE_CHARS], post.author_handle, post.url]
-        self.quotable.move_to_end(post.id)
-        while len(self.quotable) > MAX_QUOTABLE_POSTS:
-            self.quotable.popitem(last=False)
 
     # --- state ------------------------------------------------------------------------------
 
@@ -270,7 +252,6 @@ class BrandMonitor:
             "watermark": self.watermark if math.isfinite(self.watermark) else None,
             "incidents": self.incidents,
             "series": self.series_points(),
-            "quotable": dict(self.quotable),
         }
 
 

@@ -132,3 +132,37 @@ def test_a_first_post_decades_old_does_not_break_the_detectors():
     assert evaluations and all(math.isfinite(e.volume.expected) for e in evaluations)
     assert m.volume.bucket == 60
     json.dumps(m.to_state())
+
+
+def test_an_alert_quotes_the_posts_driving_the_story_however_many_posts_came_since():
+    # The root of a viral complaint, then thousands of unrelated one-off posts, then its reshares:
+    # the alert still quotes the root with its author and link (the quote travels with the story).
+    m = BrandMonitor("skyway", MonitorParams(bucket_seconds=60, allowed_lateness_seconds=60),
+                     IncidentTracker(), ignore_terms=("skyway",))
+    root = Post(id="root", platform="twitter", text="skyway lost my bag and nobody answers", created_at=T0,
+                author_id="a-root", author_handle="@angry_flyer", author_followers=5000,
+                url="https://social.example/p/root", reshares=900)
+    m.add_post(root, 0.9, True)
+    noise = [post(i, T0 + 1 + i * 0.05, text=f"skyway thing number {i} " * 2) for i in range(3000)]
+    feed(m, noise)
+    reshares = [post(10_000 + i, T0 + 200 + i * 0.5, text="RT skyway lost my bag", author=f"r{i}", reshare_of="root")
+                for i in range(600)]
+    evaluations = [e for p in reshares for e in m.add_post(p, 0.9, True)]
+    quoted = [event["figures"]["top_posts"] for e in evaluations for event in e.events
+              if event["figures"].get("story_id") == "root"]
+    assert quoted, "the viral reshares opened an incident about the story"
+    first = quoted[-1][0]
+    assert (first["text"], first["author_handle"], first["url"]) == (root.text, "@angry_flyer", root.url)
+
+
+def test_state_from_before_quotes_travelled_with_stories_still_loads():
+    m = monitor()
+    feed(m, [post(i, T0 + i * 7, text="skyway flight delayed again at the gate", reshare_of="p0" if i else None)
+             for i in range(50)])
+    state = json.loads(orjson.dumps(m.to_state()))
+    for story in state["stories"]["stories"]:
+        story["top_posts"] = [top[:4] for top in story["top_posts"]]  # [post id, author id, reshares, followers]
+    state["quotable"] = {"p0": ["old text", "@h", None]}
+    restored = monitor(state)
+    top = restored.stories.snapshot("p0", T0 + 400).top_posts[0]
+    assert (top.post_id, top.author_handle, top.text) == ("p0", "", "skyway flight delayed again at the gate")
