@@ -49,7 +49,8 @@ _EMPTY = 1 << 32  # above every 32-bit hash: the value of a bin no shingle fell 
 #: Band keys are cut to 30 bits: CPython stores such an int in 32 bytes rather than 48, and the
 #: index holds one per band of every story. (A rare collision only proposes a candidate, which
 #: :func:`similarity` then rejects.)
-_KEY_MASK = (1 << 30) - 1
+_KEY_BITS = 30
+_KEY_MASK = (1 << _KEY_BITS) - 1
 _URL = re.compile(r"https?://\S+")
 _TOKEN = re.compile(r"[#@]?\w+")
 
@@ -87,6 +88,26 @@ def shingle_hashes(tokens: list[str]) -> list[int]:
     if len(encoded) <= 1:
         return [zlib.crc32(encoded[0])] if encoded else []
     return list(map(zlib.crc32, encoded[1:], map(zlib.crc32, encoded[:-1])))
+
+
+def pack_keys(keys: tuple[int, ...]) -> int:
+    """Band keys (30-bit) as one int, behind a leading 1 so that any number of keys, zeros too, come back.
+
+    One int of a few 30-bit digits costs 48 bytes where a tuple of four keys costs over 100.
+    """
+    packed = 1
+    for key in keys:
+        packed = packed << _KEY_BITS | key
+    return packed
+
+
+def unpack_keys(packed: int) -> tuple[int, ...]:
+    """The keys :func:`pack_keys` packed, in their order."""
+    keys = []
+    while packed > 1:
+        keys.append(packed & _KEY_MASK)
+        packed >>= _KEY_BITS
+    return tuple(reversed(keys))
 
 
 class NearDuplicateIndex:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.base import Detector, Stateful
-from detectors.minhash import NearDuplicateIndex, shingle_hashes, tokenize
+from detectors.minhash import NearDuplicateIndex, pack_keys, shingle_hashes, tokenize, unpack_keys
 from detectors.stories import ScoredPost, StoryTracker
 from streams.post import Post
 
@@ -446,3 +446,8 @@ def test_band_keys_do_not_depend_on_the_process_hash_seed():
     outputs = {subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert outputs == {f"{NearDuplicateIndex().band_keys(tokenize(COMPLAINT))}\n"}
+
+
+@given(st.lists(st.integers(0, (1 << 30) - 1), max_size=8))
+def test_band_keys_pack_into_one_int_and_come_back(keys):
+    assert unpack_keys(pack_keys(tuple(keys))) == tuple(keys)
