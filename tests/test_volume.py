@@ -203,7 +203,7 @@ def test_gaps_are_tolerated_and_do_not_shrink_the_bucket():
 @pytest.mark.parametrize("params", [
     {"alert_return_period_hours": 0}, {"min_alert_count": -1}, {"level_halflife_hours": 0},
     {"learn_clip_z": math.nan}, {"bucket_seconds": 0}, {"utc_offset_hours": 30}, {"refractory_hours": -1},
-    {"prior_bursts_per_hour": 0},
+    {"prior_bursts_per_hour": 0}, {"long_tail_halflife_days": 0}, {"tail_learn_cap_periods": 0},
 ])
 def test_invalid_hyper_parameters_are_rejected_by_name(params):
     with pytest.raises(ValueError, match=next(iter(params))):
@@ -282,6 +282,15 @@ def test_states_saved_before_the_refractory_period_still_load():
     state = json.loads(json.dumps(detector.to_state()))
     del state["held"]
     restored = VolumeDetector.from_state(state)
+    assert restored.update(t, 60.0).score > 0.5
+
+
+def test_states_saved_before_the_long_tail_start_it_from_the_short_one():
+    detector, t = _quiet_week(17)
+    state = json.loads(json.dumps(detector.to_state()))
+    del state["long_tail"]
+    restored = VolumeDetector.from_state(state)
+    assert restored.to_state()["long_tail"] == state["tail"]
     assert restored.update(t, 60.0).score > 0.5
 
 
