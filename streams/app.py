@@ -113,7 +113,7 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     ingest_watermark = PartitionWatermark()
     source = f"{socket.gethostname()}:{os.getpid()}"  # this worker, as a source of watermarks
     ingestor = Ingestor(BrandMatcher(config.brands), config.brand_names, scorer,
-                        config.negativity.complaint_threshold)
+                        config.negativity.complaint_threshold, config.worker.max_unlisted_brands)
 
     @app.task
     async def ingest() -> None:

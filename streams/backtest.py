@@ -102,7 +102,7 @@ class IngestedBatch:
 def ingest(values: Iterable[bytes], config: Config, scorer: BatchScorer | None) -> Iterator[IngestedBatch]:
     """Run raw post values (in time order) through the production ingest step, a batch at a time (lazily)."""
     ingestor = Ingestor(BrandMatcher(config.brands), config.brand_names, scorer,
-                        config.negativity.complaint_threshold)
+                        config.negativity.complaint_threshold, config.worker.max_unlisted_brands)
     watermark = float("-inf")
     batch: list[bytes] = []
 

@@ -115,6 +115,7 @@ class WorkerSettings:
     data_dir: str = ".cache/worker"
     allowed_lateness_seconds: int = 120
     bucket_seconds: int = 60
+    max_unlisted_brands: int = 100
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ def parse_config(raw: Any, path: str = DEFAULT_PATH, env: Mapping[str, str] | No
         allowed_lateness_seconds=v.integer(w.get("allowed_lateness_seconds", 120),
                                            "worker.allowed_lateness_seconds", 0, 86400),
         bucket_seconds=v.integer(w.get("bucket_seconds", 60), "worker.bucket_seconds", 1, 3600),
+        max_unlisted_brands=v.integer(w.get("max_unlisted_brands", 100), "worker.max_unlisted_brands", 0, 1_000_000),
     )
 
     n = v.mapping(root.get("negativity", {}), "negativity")

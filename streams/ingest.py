@@ -8,12 +8,15 @@ the dead letters, and what to count.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streams.matching import BrandMatcher
 from streams.post import InvalidPost, Post, decode_post
+
+log = logging.getLogger(__name__)
 
 
 class BatchScorer(Protocol):
@@ -90,11 +93,16 @@ class Ingestor:
     """Turn raw post values into per-brand posts (see module docstring)."""
 
     def __init__(self, matcher: BrandMatcher, known_brands: Sequence[str],
-                 scorer: BatchScorer | None = None, complaint_threshold: float = 0.5) -> None:
+                 scorer: BatchScorer | None = None, complaint_threshold: float = 0.5,
+                 max_unlisted_brands: int = 100) -> None:
         self.matcher = matcher
         self.known_brands = frozenset(known_brands)
         self.scorer = scorer
         self.complaint_threshold = complaint_threshold
+        self.max_unlisted_brands = max_unlisted_brands
+        #: brand names that posts carried but the watchlist does not hold, admitted so far
+        self.unlisted_brands: set[str] = set()
+        self._warned_unlisted = False
 
     def process(self, values: Sequence[bytes | None], now: float) -> IngestResult:
         result = IngestResult()
@@ -124,9 +132,21 @@ class Ingestor:
 
     def _brands_of(self, post: Post) -> list[str]:
         if post.brand:
-            # A source that names a brand we do not watch still counts, under that name;
-            # the metrics fold unknown names into "other" so labels stay bounded.
-            return [post.brand.lower()]
+            # A source that names a brand we do not watch still counts, under that name (the
+            # metrics fold such names into "other" so labels stay bounded), but only the first
+            # ``max_unlisted_brands`` names: each costs a monitor and table state, and a source
+            # sending random names must not grow a worker's memory without bound. Past that, the
+            # watchlist decides from the text, as for a post without a brand.
+            name = post.brand.lower()
+            if name in self.known_brands or name in self.unlisted_brands:
+                return [name]
+            if len(self.unlisted_brands) < self.max_unlisted_brands:
+                self.unlisted_brands.add(name)
+                return [name]
+            if not self._warned_unlisted:
+                self._warned_unlisted = True
+                log.warning("%d brand names outside the watchlist seen; posts naming further ones are "
+                            "matched by their text instead (worker.max_unlisted_brands)", self.max_unlisted_brands)
         return self.matcher.match(post.text)
 
     def _scores(self, texts: list[str]) -> Sequence[float]:

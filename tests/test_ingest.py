@@ -99,3 +99,15 @@ def test_forwarded_value_keeps_unknown_fields_but_never_fails_or_outgrows_the_to
         assert "extra" not in message and "numbers" not in message
         assert message["id"] == bp.post.id and message["brand"] == "skyway" and message["wm"] == 1.0
         assert message["author"] == {"id": bp.post.author_id, "handle": bp.post.author_handle, "followers": 10}
+
+
+def test_brand_names_outside_the_watchlist_are_tracked_only_up_to_a_bound():
+    # A source naming thousands of random brands must not give each a monitor and table state.
+    step = Ingestor(BrandMatcher(BRANDS), ["skyway", "brewbox"], FakeScorer(), max_unlisted_brands=3)
+    values = [post(i, "nothing to see", brand=f"Random{i}") for i in range(50)]
+    values += [post(100, "Skyway Air again", brand="Random49"), post(101, "hi", brand="Random1"),
+               post(102, "watched", brand="BrewBox")]
+    result = step.process(values, NOW)
+    assert [bp.brand for bp in result.forwarded] == ["random0", "random1", "random2", "skyway", "random1", "brewbox"]
+    assert step.unlisted_brands == {"random0", "random1", "random2"}
+    assert len(result.unmatched) == 47  # past the bound their text decides, and it names no brand
