@@ -181,8 +181,11 @@ class BrandStage:
                     log.exception("brand %s: the monitor failed to advance", brand)
         outbox = []
         for evaluation in evaluations:
-            self._export(evaluation)
             outbox.extend((evaluation.brand, event) for event in evaluation.events)
+            try:
+                self._export(evaluation)
+            except Exception:  # a bug in a metric must cost that metric, not the incident or the worker
+                log.exception("brand %s: exporting the metrics of a closed bucket failed", evaluation.brand)
         self._save({e.brand for e in evaluations if e.events})
         return outbox, failed
 
@@ -193,7 +196,11 @@ class BrandStage:
                 partition = self.partition_of.get(brand)
                 if partition is None:
                     continue
-                write_table(self.monitor_states, partition, brand, pack_state(monitor.to_state()))
+                try:
+                    write_table(self.monitor_states, partition, brand, pack_state(monitor.to_state()))
+                except Exception:  # the live monitor goes on; the next batch tries to save it again
+                    log.exception("brand %s: saving the monitor's state failed", brand)
+                    continue
                 self.saved_at[brand] = now
 
     def _export(self, e: Evaluation) -> None:

@@ -69,3 +69,18 @@ def test_a_batch_message_carries_many_posts_and_a_broken_one_fails_alone():
     _, failed = brand_stage.process([batch])
     assert [orjson.loads(f.raw)["id"] for f in failed] == ["p3"]
     assert {key.split("|")[0]: row["total"] for key, row in counts.data.items()} == {"skyway": 2, "brewbox": 3}
+
+
+def test_a_state_that_cannot_be_saved_costs_that_save_not_the_batch(monkeypatch):
+    brand_stage, counts = stage()
+    broken = brand_stage.monitor("brewbox")
+    monkeypatch.setattr(broken, "to_state", lambda: {"reach": 1 << 70})  # orjson refuses ints past 64 bits
+    events = [event(i, "skyway" if i % 2 else "brewbox", t=T0 + 50 * i) for i in range(10)]
+    _, failed = brand_stage.process(events)
+    assert failed == []
+    assert {key.split("|")[0] for key in counts.data} == {"skyway", "brewbox"}
+    saved = brand_stage.monitor_states.data
+    assert "skyway" in saved and "brewbox" not in saved  # tried again with the next batch
+    monkeypatch.undo()
+    brand_stage.process([event(20, "brewbox", t=T0 + 1000)])
+    assert "brewbox" in brand_stage.monitor_states.data
