@@ -8,7 +8,7 @@ PagerDuty's routing key from ``PAGERDUTY_ROUTING_KEY`` (or ``..._FILE``), a webh
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, TextIO
 
 from alerts.console import ConsoleNotifier
@@ -48,6 +48,7 @@ def notifiers_from_config(config: Mapping[str, Any], *, slack_messages: MutableM
         pagerduty_config = alerts["pagerduty"] or {}
         pagerduty = PagerDutyNotifier.from_env(env=env, timeout=timeout,
                                                page_at=pagerduty_config.get("page_at", "critical"),
+                                               page_at_by_brand=_page_at_by_brand(config.get("brands") or []),
                                                source=pagerduty_config.get("source", "crisiswatch"),
                                                dashboard_url=dashboard_url)
         if pagerduty is not None:
@@ -56,3 +57,9 @@ def notifiers_from_config(config: Mapping[str, Any], *, slack_messages: MutableM
     if webhook is not None:
         notifiers.append(webhook)
     return notifiers
+
+
+def _page_at_by_brand(brands: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """``brands[].alerts.pagerduty.page_at``, for the brands that set one."""
+    own = {b["name"]: ((b.get("alerts") or {}).get("pagerduty") or {}).get("page_at") for b in brands}
+    return {name: value for name, value in own.items() if value}

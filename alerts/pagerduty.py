@@ -103,11 +103,16 @@ class PagerDutyNotifier:
     kind = "pagerduty"
 
     def __init__(self, client: PagerDutyClient, *, page_at: str = "critical", source: str = "crisiswatch",
-                 name: str = "pagerduty", dashboard_url: str | None = None) -> None:
-        if page_at not in SEVERITY_MAP:
-            raise ValueError(f"page_at must be one of {tuple(SEVERITY_MAP)}, got {page_at!r}")
+                 name: str = "pagerduty", dashboard_url: str | None = None,
+                 page_at_by_brand: Mapping[str, str] | None = None) -> None:
+        page_at_by_brand = dict(page_at_by_brand or {})
+        for value in (page_at, *page_at_by_brand.values()):
+            if value not in SEVERITY_MAP:
+                raise ValueError(f"page_at must be one of {tuple(SEVERITY_MAP)}, got {value!r}")
         self.client = client
         self.page_at = page_at
+        #: brands paged at another severity than ``page_at`` (e.g. a flagship brand from "warning")
+        self.page_at_by_brand = page_at_by_brand
         self.source = source
         self.name = name
         self.dashboard_url = dashboard_url
@@ -124,7 +129,7 @@ class PagerDutyNotifier:
         return cls(client, **kwargs)
 
     def send(self, event: dict[str, Any]) -> bool:
-        threshold = severity_rank(self.page_at)
+        threshold = severity_rank(self.page_at_by_brand.get(str(event.get("brand")), self.page_at))
         if event["kind"] == "resolve":
             if severity_rank(event.get("peak_severity", "none")) < threshold:
                 return False

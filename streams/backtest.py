@@ -202,11 +202,16 @@ def load_labels(raw: Any) -> list[dict[str, Any]]:
 
 
 def score_against_labels(events: Sequence[Mapping[str, Any]], labels: Sequence[Mapping[str, Any]],
-                         page_at: str = "critical", alert_at: str = "warning") -> LabelReport:
-    """Match incident events to labelled incidents (see the module docstring)."""
+                         page_at: str = "critical", alert_at: str = "warning",
+                         page_at_by_brand: Mapping[str, str] | None = None) -> LabelReport:
+    """Match incident events to labelled incidents (see the module docstring).
+
+    A brand in ``page_at_by_brand`` pages from its own severity, as the PagerDuty notifier does.
+    """
     alerting = [e for e in events if e["kind"] in ("open", "update")
                 and SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[alert_at]]
-    pages = [e for e in alerting if SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[page_at]]
+    own = page_at_by_brand or {}
+    pages = [e for e in alerting if SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[own.get(e["brand"], page_at)]]
 
     def within(event: Mapping[str, Any], label: Mapping[str, Any]) -> bool:
         return (event["brand"] == label["brand"]

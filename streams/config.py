@@ -170,6 +170,16 @@ class Config:
                 return b
         raise KeyError(name)
 
+    @property
+    def page_at(self) -> str:
+        """The lowest severity that pages (``alerts.pagerduty.page_at``)."""
+        return (self.alerts.get("pagerduty") or {}).get("page_at", "critical")
+
+    def page_at_by_brand(self) -> dict[str, str]:
+        """The brands whose own ``alerts.pagerduty.page_at`` differs from the global one."""
+        own = {b.name: ((b.alerts.get("pagerduty") or {}).get("page_at")) for b in self.brands}
+        return {name: value for name, value in own.items() if value and value != self.page_at}
+
     def detector_params(self, brand: str, section: str) -> dict[str, Any]:
         """The hyper-parameters of detector ``section`` for ``brand``: global values, then the brand's."""
         params = dict(self.detectors.get(section, {}))

@@ -255,14 +255,16 @@ def stream_span(batches: Sequence[IngestedBatch]) -> tuple[float, float]:
 
 
 def measure(events: Sequence[Mapping[str, Any]], labels: Sequence[Mapping[str, Any]] | None, value: float,
-            weeks: float, *, page_at: str = "critical", open_at: str = "warning") -> TuneRow:
+            weeks: float, *, page_at: str = "critical", open_at: str = "warning",
+            page_at_by_brand: Mapping[str, str] | None = None) -> TuneRow:
     """One row of the trade-off table from a replay's incident events."""
     alerts = sum(1 for e in events if e["kind"] == "open")
-    paged = {e["incident_id"] for e in events
-             if e["kind"] in ("open", "update") and SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[page_at]}
+    own = page_at_by_brand or {}
+    paged = {e["incident_id"] for e in events if e["kind"] in ("open", "update")
+             and SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[own.get(e["brand"], page_at)]}
     if labels is None:
         return TuneRow(value, alerts, len(paged), alerts, alerts / weeks)
-    report = score_against_labels(events, labels, page_at=page_at, alert_at=open_at)
+    report = score_against_labels(events, labels, page_at=page_at, alert_at=open_at, page_at_by_brand=own)
     wanted = [s for s in report.per_label if s.label.get("should_alert", True)]
     delays = [s.delay_seconds for s in wanted if s.delay_seconds is not None]
     return TuneRow(
@@ -286,14 +288,14 @@ def sweep(batches: Sequence[IngestedBatch], config: Config, t: Tunable, values: 
     weeks = (last - first) / WEEK_SECONDS
     if labels is not None and brand is not None:
         labels = [label for label in labels if label["brand"] == brand]
-    page_at = (config.alerts.get("pagerduty") or {}).get("page_at", "critical")
     open_at = config.alerts.get("open_at", "warning")
     rows = []
     for value in values:
         began = time.perf_counter()
         result = replay(batches, with_value(config, t, value, brand), keep_evaluations=False,
                         brands=None if brand is None else {brand})
-        row = measure(result.events, labels, value, weeks, page_at=page_at, open_at=open_at)
+        row = measure(result.events, labels, value, weeks, page_at=config.page_at, open_at=open_at,
+                      page_at_by_brand=config.page_at_by_brand())
         rows.append(row)
         if progress is not None:
             progress(row, time.perf_counter() - began)

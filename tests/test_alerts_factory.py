@@ -40,3 +40,17 @@ def test_configured_receivers_deliver_to_the_fakes():
                 notifier.send(event)
         assert len(slack.channel_messages("#volt-comms")) == 1
         assert [p["status"] for p in pagerduty.pages.values()] == ["resolved"]
+
+
+def test_a_brand_with_its_own_paging_level_is_paged_from_it():
+    config = {**CONFIG, "brands": [*CONFIG["brands"],
+                                   {"name": "flagship", "terms": ["flagship"],
+                                    "alerts": {"pagerduty": {"page_at": "warning"}}}]}
+    with FakePagerDuty() as pagerduty:
+        env = {"PAGERDUTY_ROUTING_KEY": pagerduty.routing_key, "PAGERDUTY_EVENTS_URL": pagerduty.events_url}
+        [pager] = [n for n in notifiers_from_config(config, slack_messages={}, env=env, stream=io.StringIO())
+                   if n.kind == "pagerduty"]
+        for brand in ("flagship", "skyway"):
+            warning = {**crisis_events(brand=brand)[0], "severity": "warning"}
+            assert pager.send(warning) == (brand == "flagship")
+        assert [p["payload"]["component"] for p in pagerduty.pages.values()] == ["flagship"]

@@ -166,3 +166,12 @@ def test_state_from_before_quotes_travelled_with_stories_still_loads():
     restored = monitor(state)
     top = restored.stories.snapshot("p0", T0 + 400).top_posts[0]
     assert (top.post_id, top.author_handle, top.text) == ("p0", "", "skyway flight delayed again at the gate")
+
+
+def test_backtest_scoring_pages_a_brand_from_its_own_level():
+    events = [{"kind": "open", "brand": brand, "severity": "warning", "time": T0 + 60, "incident_id": brand}
+              for brand in ("flagship", "skyway")]
+    labels = [{"brand": "flagship", "start": "2020-01-01T00:00:00Z", "end": "2020-01-01T23:00:00Z"}]
+    report = score_against_labels(events, labels, page_at="critical", page_at_by_brand={"flagship": "warning"})
+    assert [p["brand"] for p in report.false_pages] == ["flagship"]  # paged, outside its labelled window
+    assert score_against_labels(events, labels, page_at="critical").false_pages == []

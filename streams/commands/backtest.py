@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {format_time(event['time'])}  {event['brand']:<12} {event['kind']:<7} {event['severity']:<8} "
               f"{event['incident_id']}  {event.get('reason', '')[:90]}")
     if labels is not None:
-        page_at = (config.alerts.get("pagerduty") or {}).get("page_at", "critical")
-        report = score_against_labels(events, labels, page_at=page_at)
+        report = score_against_labels(events, labels, page_at=config.page_at,
+                                      page_at_by_brand=config.page_at_by_brand())
         print("\nlabelled incidents:")
         for s in report.per_label:
             label = s.label
