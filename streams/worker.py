@@ -8,6 +8,7 @@ import sys
 import faust
 from prometheus_client import disable_created_metrics, start_http_server
 
+from streams import log_filter
 from streams.app import build_app
 from streams.config import Config
 from streams.kafka_check import KafkaCheckError, check_kafka
@@ -39,6 +40,7 @@ def run_worker(config: Config, loglevel: str = "info") -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if exc.final else 1
     ensure_topics(config.kafka)
+    log_filter.install()  # a broker outage must not bury the log under the client's retry errors
     app = build_app(config, scorer=load_negativity_scorer(config))
     disable_created_metrics()  # the _created series double every counter for no use on our boards
     start_http_server(config.worker.metrics_port)
