@@ -32,6 +32,11 @@ CHECK_TIMEOUT_S = 30.0
 #: One connection attempt: TCP, TLS handshake, ApiVersions and the SASL exchange.
 ATTEMPT_TIMEOUT_S = 10.0
 RETRY_INTERVAL_S = 1.0
+#: Times in a row a server may accept the TCP connection and close it before answering. That is
+#: what a listener of another security protocol does (a TLS hello on a PLAINTEXT port is reset at
+#: once, a Kafka request on a TLS port is closed), while a broker still starting refuses the
+#: connection instead; so after this many it is a configuration error, not a wait.
+MAX_CLOSED_EARLY = 4
 
 _AUTH_ERRORS = (aerrors.SaslAuthenticationFailed, aerrors.AuthenticationFailedError,
                 aerrors.AuthenticationMethodNotSupported, aerrors.UnsupportedSaslMechanismError,
@@ -41,10 +46,12 @@ _AUTH_ERRORS = (aerrors.SaslAuthenticationFailed, aerrors.AuthenticationFailedEr
 class KafkaCheckError(RuntimeError):
     """Kafka refused us or could not be reached; the message is one line, fit for stderr, without secrets."""
 
-    def __init__(self, message: str, *, final: bool) -> None:
+    def __init__(self, message: str, *, final: bool, closed_early: bool = False) -> None:
         super().__init__(message)
         #: ``True`` when retrying cannot help (credentials, certificates, protocol mismatch).
         self.final = final
+        #: the server accepted the connection and closed it without a word (see MAX_CLOSED_EARLY)
+        self.closed_early = closed_early
 
 
 def check_kafka(kafka: KafkaSettings, timeout: float = CHECK_TIMEOUT_S) -> None:
@@ -64,6 +71,7 @@ async def _check(kafka: KafkaSettings, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     servers = [s.strip() for s in kafka.bootstrap_servers.split(",") if s.strip()]
     last: KafkaCheckError | None = None
+    closed_early = dict.fromkeys(servers, 0)
     while True:
         for server in servers:
             try:
@@ -72,6 +80,12 @@ async def _check(kafka: KafkaSettings, timeout: float) -> None:
             except KafkaCheckError as exc:
                 if exc.final:
                     raise
+                closed_early[server] = closed_early[server] + 1 if exc.closed_early else 0
+                if closed_early[server] >= MAX_CLOSED_EARLY:
+                    raise KafkaCheckError(
+                        f"Kafka at {server} accepted the connection and closed it before answering, "
+                        f"{MAX_CLOSED_EARLY} times in a row: is it a {kafka.security_protocol} listener? "
+                        f"check security_protocol and the port", final=True) from None
                 last = exc
         if time.monotonic() + RETRY_INTERVAL_S >= deadline:
             break
@@ -108,6 +122,9 @@ async def _connect_once(kafka: KafkaSettings, server: str, timeout: float) -> No
     except ssl.SSLError as exc:
         raise KafkaCheckError(_mask(f"TLS handshake with Kafka at {server} failed ({exc.reason or exc}); is it "
                                     f"a {kafka.security_protocol} listener?", kafka), final=True) from None
+    except (ConnectionResetError, BrokenPipeError, aerrors.KafkaConnectionError) as exc:
+        # Accepted, then closed without an answer: a listener of another protocol, or a broker going down.
+        raise KafkaCheckError(_mask(f"{server}: {_text(exc)}", kafka), final=False, closed_early=True) from None
     except (TimeoutError, OSError, aerrors.KafkaError) as exc:
         # Not answering, refused, or a connection cut during the exchange: possibly not ready yet.
         raise KafkaCheckError(_mask(f"{server}: {_text(exc)}", kafka), final=False) from None

@@ -154,3 +154,22 @@ def _other_ca(tmp_path: Path) -> Path:
     from streams.commands.broker import load_broker_module
 
     return load_broker_module().make_tls_files(tmp_path / "other-ca").ca_cert
+
+
+@pytest.mark.parametrize("case", ["SASL_SSL settings, PLAINTEXT port", "PLAINTEXT settings, SASL_SSL port"])
+def test_a_worker_pointed_at_a_listener_of_another_protocol_says_so_and_exits(kafka_sasl_ssl: LocalBroker,
+                                                                            tmp_path, case):
+    login = kafka_sasl_ssl.login
+    if case.startswith("SASL_SSL"):
+        env = {**_security_env(login), "CRISISWATCH_KAFKA_BOOTSTRAP": kafka_sasl_ssl.bootstrap}
+    else:
+        env = {"CRISISWATCH_KAFKA_BOOTSTRAP": login.bootstrap}
+    config = write_config(tmp_path / "worker.yaml", "unused:9092", app_id=unique_name("mismatch"), topic_prefix="mm.")
+    env.update(CRISISWATCH_METRICS_PORT=str(free_port()), CRISISWATCH_WEB_PORT=str(free_port()),
+               CRISISWATCH_DATA_DIR=str(tmp_path / "data"))
+    result, seconds = _cli(["worker", "--config", str(config)], env, timeout=FAIL_FAST_S)
+    print(f"worker ({case}): exit {result.returncode} after {seconds:.1f} s")
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "closed it before answering" in errors[0] and "security_protocol" in errors[0], \
+        result.stderr[-3000:]  # not the "could not be reached within 30 s" of a silent server (exit 1)
