@@ -113,10 +113,13 @@ def format_timestamp(epoch_seconds: float) -> str:
 
 
 def parse_timestamp(value: Any) -> float:
-    """Parse an RFC 3339 timestamp with a zone into epoch seconds; raise ``ValueError``."""
+    """Parse an RFC 3339 timestamp with a zone into epoch seconds; raise ``ValueError``.
+
+    RFC 3339 lets the ``T`` and ``Z`` be lower case; no other letter can occur in one.
+    """
     if not isinstance(value, str) or len(value) > 64:
         raise ValueError("expected an RFC 3339 string")
-    dt = datetime.fromisoformat(value)
+    dt = datetime.fromisoformat(value.upper())
     if dt.tzinfo is None:
         raise ValueError("timestamp has no time zone")
     return dt.timestamp()
@@ -165,9 +168,7 @@ def post_from_dict(obj: dict[str, Any], now: float) -> Post:
         raise InvalidPost("invalid_field", f"created_at: {exc}") from None
     if created_at > now + MAX_FUTURE_SECONDS:
         raise InvalidPost("future_timestamp", f"created_at {created_raw!r} is more than a day ahead")
-    followers = _required(author, "followers", int, where="author.")
-    if isinstance(followers, bool) or not 0 <= followers <= MAX_COUNT:
-        raise InvalidPost("invalid_field", f"author.followers: expected an integer from 0 to {MAX_COUNT}")
+    followers = _count(author, "followers", where="author.", required=True)
     engagement = obj.get("engagement")
     if engagement is not None and not isinstance(engagement, dict):
         raise InvalidPost("invalid_field", "engagement: expected an object")
@@ -219,13 +220,16 @@ def _optional_str(obj: dict[str, Any], key: str, max_len: int) -> str | None:
     return value or None
 
 
-def _count(obj: dict[str, Any], key: str) -> int:
-    value = obj.get(key, 0)
+def _count(obj: dict[str, Any], key: str, where: str = "engagement.", required: bool = False) -> int:
+    """A count from 0 to MAX_COUNT; ``3.0`` is 3, as JSON Schema's "integer" has it (some serialisers write floats)."""
+    value = obj.get(key)
     if value is None:
+        if required:
+            raise InvalidPost("missing_field", f"{where}{key} is required")
         return 0
     if isinstance(value, float) and value.is_integer() and math.isfinite(value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
-        raise InvalidPost("invalid_field", f"engagement.{key}: expected an integer from 0 to {MAX_COUNT}")
+        raise InvalidPost("invalid_field", f"{where}{key}: expected an integer from 0 to {MAX_COUNT}")
     return value
 

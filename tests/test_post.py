@@ -9,7 +9,7 @@ import jsonschema
 import orjson
 import pytest
 
-from streams.post import MAX_TEXT_CHARS, REASONS, InvalidPost, Post, format_timestamp, parse_post
+from streams.post import MAX_TEXT_CHARS, REASONS, InvalidPost, Post, format_timestamp, parse_post, parse_timestamp
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "streams/schema/post.schema.json").read_text())
 NOW = 1_795_300_000.0  # 2026-11-20T22:13:20Z
@@ -125,3 +125,14 @@ def test_counts_are_bounded_so_that_sums_of_them_stay_64_bit():
         with pytest.raises(InvalidPost) as info:
             parse_post(orjson.dumps(bad), NOW)
         assert info.value.reason == "invalid_field"
+
+
+def test_rfc3339_lower_case_t_and_z_and_counts_written_as_floats_are_accepted():
+    post = parse_post(orjson.dumps(wire(created_at="2026-11-20t09:20:05.123z",
+                                        author={"id": "u", "handle": "h", "followers": 3.0})), NOW)
+    assert post.created_at == parse_timestamp("2026-11-20T09:20:05.123Z")
+    assert post.author_followers == 3 and isinstance(post.author_followers, int)
+    for bad in (3.5, "3", None):
+        with pytest.raises(InvalidPost) as err:
+            parse_post(orjson.dumps(wire(author={"id": "u", "handle": "h", "followers": bad})), NOW)
+        assert err.value.reason == ("missing_field" if bad is None else "invalid_field")
