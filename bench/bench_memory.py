@@ -6,11 +6,12 @@ Builds the state a worker holds for the brands it owns, with the production
 classes: one :class:`streams.monitor.BrandMonitor` per brand (volume, shift and
 story detectors, incident lifecycle), fed posts until the brands hold
 ``--stories`` live stories between them (every post a new story: the worst case
-for memory), each brand with a day of closed minute buckets behind it; then the
-packed copy of every monitor's state that the ``brand_monitors`` table keeps
-(:func:`streams.brand_stage.pack_state`). Prints the peak resident set of the
-process (``VmHWM``), which is what a worker with that state would need on top
-of its fixed cost, measured against the same process before any state.
+for memory), each brand with a day of closed minute buckets behind it; then it
+packs every monitor's state as a save does (:func:`streams.brand_stage.pack_state`),
+one at a time: the ``brand_monitors`` table holds only a marker for a live monitor
+and the packed state goes to the changelog. Prints the peak resident set of the
+process (``VmHWM``), which is what a worker with that state would need on top of
+its fixed cost, measured against the same process before any state.
 """
 
 from __future__ import annotations
@@ -76,12 +77,13 @@ def main() -> int:
                   f"{time.perf_counter() - began:.0f} s", file=sys.stderr)
     live = sum(len(m.stories) for m in monitors)
     state_kib = vm_kib("VmRSS") - base_kib
-    packed = [pack_state(m.to_state()) for m in monitors]
-    packed_bytes = sum(len(p) for p in packed)
+    # Each brand's state is packed when it is saved and sent to the changelog; the table keeps only a
+    # marker for a live monitor (streams.brand_stage.LIVE), so one packed state exists at a time.
+    packed_bytes = sum(len(pack_state(m.to_state())) for m in monitors)
     peak_kib = vm_kib("VmHWM")
     print(f"{args.brands:,} brands, {live:,} live stories, built in {time.perf_counter() - began:.0f} s")
     print(f"monitors in memory: {state_kib / 1024:,.0f} MiB ({state_kib * 1024 / max(live, 1):,.0f} B per story)")
-    print(f"packed table copies: {packed_bytes / 2**20:,.0f} MiB")
+    print(f"packed states written to the changelog (one at a time, not held): {packed_bytes / 2**20:,.0f} MiB")
     print(f"process before state: {base_kib / 1024:,.0f} MiB; peak RSS {peak_kib / 1024:,.0f} MiB "
           f"(limit 1,024 MiB: {'within' if peak_kib <= 1024 * 1024 else 'OVER'})")
     return 0

@@ -41,6 +41,11 @@ from streams.monitor import BrandMonitor, Evaluation, post_from_message
 from streams.watermark import SourceWatermark
 
 STATE_FLUSH_SECONDS = 10.0
+#: What ``brand_monitors`` holds in memory for a brand whose monitor is live in this worker. The
+#: state is in the monitor, and its packed form goes only to the changelog: keeping both held every
+#: brand's state twice (147 MiB of 1,705 for 10,000 brands with 1,000,000 live stories).
+#: :meth:`BrandStage.forget` puts the packed state back before the monitors go.
+LIVE = ""
 log = logging.getLogger("crisiswatch")
 SEVERITY_VALUE = {"none": 0, "watch": 1, "warning": 2, "critical": 3}
 
@@ -99,7 +104,18 @@ class BrandStage:
         self.watermarks: dict[int, SourceWatermark] = {}
 
     def forget(self) -> None:
-        """Drop the in-memory monitors (on a rebalance: the tables are the truth for whoever owns a brand)."""
+        """Drop the in-memory monitors (on a rebalance: the tables are the truth for whoever owns a brand).
+
+        Each live monitor's state is first packed back into the table's memory, which held only
+        :data:`LIVE` for it: a brand that stays with this worker is rebuilt from there, one that
+        moves is rebuilt by its new owner from the changelog.
+        """
+        for brand, monitor in self.monitors.items():
+            try:
+                self.monitor_states.data[brand] = pack_state(monitor.to_state())
+            except Exception:  # as in _save; the changelog still holds the last state saved
+                log.exception("brand %s: packing the monitor's state on a rebalance failed", brand)
+                self.monitor_states.data.pop(brand, None)
         self.monitors.clear()
         self.partition_of.clear()
         self.watermarks.clear()
@@ -110,6 +126,8 @@ class BrandStage:
             saved = self.monitor_states.data.get(brand)
             state = unpack_state(saved) if saved else None
             monitor = self.monitors[brand] = new_monitor(self.config, brand, self.tracker, state)
+            if saved:
+                self.monitor_states.data[brand] = LIVE  # the monitor holds it now
         return monitor
 
     def process(self, events: Sequence[EventT]) -> tuple[list[tuple[str, dict[str, Any]]], list[Failure]]:
@@ -197,7 +215,9 @@ class BrandStage:
                 if partition is None:
                     continue
                 try:
-                    write_table(self.monitor_states, partition, brand, pack_state(monitor.to_state()))
+                    packed = pack_state(monitor.to_state())
+                    self.monitor_states.data[brand] = LIVE  # see LIVE: the changelog alone gets the state
+                    self.monitor_states.send_changelog(partition, brand, packed)
                 except Exception:  # the live monitor goes on; the next batch tries to save it again
                     log.exception("brand %s: saving the monitor's state failed", brand)
                     continue

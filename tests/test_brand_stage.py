@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import orjson
 
 from streams.backtest import tracker_from
-from streams.brand_stage import BrandStage
+from streams.brand_stage import LIVE, BrandStage, unpack_state
 from streams.config import load_config
 from streams.localstack import REPO
 
@@ -79,8 +79,24 @@ def test_a_state_that_cannot_be_saved_costs_that_save_not_the_batch(monkeypatch)
     _, failed = brand_stage.process(events)
     assert failed == []
     assert {key.split("|")[0] for key in counts.data} == {"skyway", "brewbox"}
-    saved = brand_stage.monitor_states.data
+    saved = {key for _, key, _ in brand_stage.monitor_states.changelog}
     assert "skyway" in saved and "brewbox" not in saved  # tried again with the next batch
     monkeypatch.undo()
     brand_stage.process([event(20, "brewbox", t=T0 + 1000)])
-    assert "brewbox" in brand_stage.monitor_states.data
+    assert "brewbox" in {key for _, key, _ in brand_stage.monitor_states.changelog}
+
+
+def test_a_live_monitors_state_is_held_once_and_put_back_into_the_table_on_a_rebalance():
+    brand_stage, _ = stage()
+    states = brand_stage.monitor_states
+    brand_stage.process([event(i, "skyway", t=T0 + 20 * i) for i in range(30)])
+    [packed] = [value for _, key, value in states.changelog if key == "skyway"][-1:]
+    assert states.data["skyway"] == LIVE, "the packed state goes to the changelog, not into memory too"
+    live = brand_stage.monitor("skyway").to_state()
+    assert unpack_state(packed)["stories"] == live["stories"]
+
+    brand_stage.forget()  # partitions revoked
+    assert unpack_state(states.data["skyway"]) == orjson.loads(orjson.dumps(live))
+    rebuilt = brand_stage.monitor("skyway")  # the partition stayed: rebuilt from the table's memory
+    assert orjson.loads(orjson.dumps(rebuilt.to_state())) == orjson.loads(orjson.dumps(live))
+    assert states.data["skyway"] == LIVE
