@@ -159,9 +159,10 @@ class NearDuplicateIndex:
         rows = self.rows
         # Band b holds bins b*rows ... b*rows + rows - 1, so bins[r::rows] is row r of every band.
         # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
-        keys = map(hash, zip(range(self.bands), *[bins[row::rows] for row in range(rows)], strict=True))
+        keys = [hash(band) & _KEY_MASK
+                for band in zip(range(self.bands), *[bins[row::rows] for row in range(rows)], strict=True)]
         empty = self._empty_band_keys
-        return tuple([key & _KEY_MASK for key in keys if key & _KEY_MASK not in empty])
+        return tuple([key for key in keys if key not in empty])
 
     def candidates(self, keys: tuple[int, ...]) -> list[Hashable]:
         """The items sharing a band with ``keys``, those sharing most bands first."""

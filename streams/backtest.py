@@ -201,6 +201,13 @@ def load_labels(raw: Any) -> list[dict[str, Any]]:
     return [dict(label) for label in labels]
 
 
+def is_page(event: Mapping[str, Any], page_at: str = "critical",
+            page_at_by_brand: Mapping[str, str] | None = None) -> bool:
+    """Whether ``event`` pages: its severity reaches its brand's ``page_at`` (as the PagerDuty notifier decides)."""
+    threshold = (page_at_by_brand or {}).get(event["brand"], page_at)
+    return SEVERITY_RANK[event["severity"]] >= SEVERITY_RANK[threshold]
+
+
 def score_against_labels(events: Sequence[Mapping[str, Any]], labels: Sequence[Mapping[str, Any]],
                          page_at: str = "critical", alert_at: str = "warning",
                          page_at_by_brand: Mapping[str, str] | None = None) -> LabelReport:
@@ -210,8 +217,7 @@ def score_against_labels(events: Sequence[Mapping[str, Any]], labels: Sequence[M
     """
     alerting = [e for e in events if e["kind"] in ("open", "update")
                 and SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[alert_at]]
-    own = page_at_by_brand or {}
-    pages = [e for e in alerting if SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[own.get(e["brand"], page_at)]]
+    pages = [e for e in alerting if is_page(e, page_at, page_at_by_brand)]
 
     def within(event: Mapping[str, Any], label: Mapping[str, Any]) -> bool:
         return (event["brand"] == label["brand"]

@@ -40,8 +40,8 @@ from detectors.incident import IncidentThresholds
 from detectors.shift import ShiftDetector
 from detectors.volume import VolumeDetector
 from streams.backtest import (
-    SEVERITY_RANK,
     IngestedBatch,
+    is_page,
     new_monitor,
     replay,
     score_against_labels,
@@ -259,12 +259,12 @@ def measure(events: Sequence[Mapping[str, Any]], labels: Sequence[Mapping[str, A
             page_at_by_brand: Mapping[str, str] | None = None) -> TuneRow:
     """One row of the trade-off table from a replay's incident events."""
     alerts = sum(1 for e in events if e["kind"] == "open")
-    own = page_at_by_brand or {}
-    paged = {e["incident_id"] for e in events if e["kind"] in ("open", "update")
-             and SEVERITY_RANK[e["severity"]] >= SEVERITY_RANK[own.get(e["brand"], page_at)]}
+    paged = {e["incident_id"] for e in events
+             if e["kind"] in ("open", "update") and is_page(e, page_at, page_at_by_brand)}
     if labels is None:
         return TuneRow(value, alerts, len(paged), alerts, alerts / weeks)
-    report = score_against_labels(events, labels, page_at=page_at, alert_at=open_at, page_at_by_brand=own)
+    report = score_against_labels(events, labels, page_at=page_at, alert_at=open_at,
+                                  page_at_by_brand=page_at_by_brand)
     wanted = [s for s in report.per_label if s.label.get("should_alert", True)]
     delays = [s.delay_seconds for s in wanted if s.delay_seconds is not None]
     return TuneRow(
