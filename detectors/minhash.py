@@ -31,16 +31,17 @@ How, and why this way:
   0.31 at J = 0.3 and 0.15 at J = 0.2.
 
 The index maps each band key to *one* item (the most recent one added with that
-key) so that it stays a plain dict whose size is at most ``bands`` entries per
-indexed item. Candidates are only proposals: the caller confirms them with
-:func:`similarity` (exact Jaccard of the bigram sets) before merging.
+key) so that its size is at most ``bands`` entries per indexed item. Candidates
+are only proposals: the caller confirms them with :func:`similarity` (exact
+Jaccard of the bigram sets) before merging.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Hashable
+from array import array
+from collections.abc import Iterable
 
 #: Only the start of a very long text is shingled: near-duplicates show in their first words.
 MAX_SHINGLE_CHARS = 1_000
@@ -51,6 +52,8 @@ _EMPTY = 1 << 32  # above every 32-bit hash: the value of a bin no shingle fell 
 #: :func:`similarity` then rejects.)
 _KEY_BITS = 30
 _KEY_MASK = (1 << _KEY_BITS) - 1
+_FREE = (1 << 32) - 1  # an empty position of the index (band keys are below 2**30)
+_MIN_SLOTS = 8
 _URL = re.compile(r"https?://\S+")
 _TOKEN = re.compile(r"[#@]?\w+")
 
@@ -113,6 +116,14 @@ def unpack_keys(packed: int) -> tuple[int, ...]:
 class NearDuplicateIndex:
     """Find an earlier item whose text is a near-duplicate of a new one.
 
+    Items are small non-negative integers (the story tracker's row numbers).
+    The index is an open-addressing hash table over two ``array``s (linear
+    probing, backward-shift deletion) rather than a dict: a dict entry with
+    its int key costs about 80 bytes, an array entry 8 bytes (16 to 32 at the
+    table's load), and a worker indexes four band keys for each of up to a
+    million stories. Band keys are already uniform hashes, so their low bits
+    are the home position.
+
     Parameters
     ----------
     bands
@@ -136,11 +147,11 @@ class NearDuplicateIndex:
         self.min_tokens = min_tokens
         self._bins = bands * rows
         self._empty_band_keys = frozenset(hash((band, *[_EMPTY] * rows)) & _KEY_MASK for band in range(bands))
-        self._index: dict[int, Hashable] = {}
+        self.clear()
 
     def __len__(self) -> int:
         """Number of band keys held (at most ``bands`` per indexed item)."""
-        return len(self._index)
+        return self._used
 
     def band_keys(self, tokens: list[str]) -> tuple[int, ...] | None:
         """The LSH band keys of a tokenised text, or ``None`` when it is too short to match.
@@ -164,23 +175,112 @@ class NearDuplicateIndex:
         empty = self._empty_band_keys
         return tuple([key for key in keys if key not in empty])
 
-    def candidates(self, keys: tuple[int, ...]) -> list[Hashable]:
+    def get(self, key: int) -> int | None:
+        """The item indexed under one band key, else ``None``."""
+        keys, mask = self._keys, self._mask
+        at = key & mask
+        while True:
+            held = keys[at]
+            if held == key:
+                return self._items[at]
+            if held == _FREE:
+                return None
+            at = (at + 1) & mask
+
+    def candidates(self, keys: Iterable[int]) -> list[int]:
         """The items sharing a band with ``keys``, those sharing most bands first."""
-        found = [item for item in map(self._index.get, keys) if item is not None]
+        table, items, mask = self._keys, self._items, self._mask
+        found = []
+        for key in keys:  # get(), inlined: this runs for every post that is not a reshare
+            at = key & mask
+            while True:
+                held = table[at]
+                if held == key:
+                    found.append(items[at])
+                    break
+                if held == _FREE:
+                    break
+                at = (at + 1) & mask
         if len(found) <= 1:
             return found
         return sorted(set(found), key=lambda item: (-found.count(item), found.index(item)))
 
-    def add(self, keys: tuple[int, ...], item: Hashable) -> None:
+    def add(self, keys: tuple[int, ...], item: int) -> None:
         """Index ``item`` under its band keys (taking over keys held by older items)."""
+        if 2 * (self._used + len(keys)) > self._mask:
+            self._resize(2 * (self._mask + 1))
+        table, items, mask = self._keys, self._items, self._mask
         for key in keys:
-            self._index[key] = item
+            at = key & mask
+            while True:
+                held = table[at]
+                if held == key:
+                    items[at] = item
+                    break
+                if held == _FREE:
+                    items[at] = item  # first: a wrong item type changes nothing
+                    table[at] = key
+                    self._used += 1
+                    break
+                at = (at + 1) & mask
 
-    def remove(self, keys: tuple[int, ...], item: Hashable) -> None:
-        """Forget ``item``'s band keys, leaving keys that a newer item has taken over."""
+    def remove(self, keys: Iterable[int], item: int) -> None:
+        """Forget ``item``'s band keys, leaving keys that a newer item has taken over.
+
+        Keys that are not held are skipped, so a fixed-width row of keys padded
+        with ``2**32 - 1`` (never a band key) can be passed as it is.
+        """
+        table, items, mask = self._keys, self._items, self._mask
         for key in keys:
-            if self._index.get(key) == item:
-                del self._index[key]
+            if key == _FREE:
+                continue
+            hole = key & mask
+            while True:
+                held = table[hole]
+                if held == key:
+                    break
+                if held == _FREE:
+                    break
+                hole = (hole + 1) & mask
+            if held != key or items[hole] != item:
+                continue
+            # Empty the hole, moving later entries of its probe run back so that none is cut off
+            # (backward-shift deletion): the entry at ``at`` stays when its home lies cyclically in
+            # (hole, at], because moved to the hole it would sit before its home, where no lookup looks.
+            at = hole
+            while True:
+                at = (at + 1) & mask
+                held = table[at]
+                if held == _FREE:
+                    break
+                home = held & mask
+                if (hole < home <= at) if hole < at else (home > hole or home <= at):
+                    continue
+                table[hole] = held
+                items[hole] = items[at]
+                hole = at
+            table[hole] = _FREE
+            self._used -= 1
+
+    def items(self) -> set[int]:
+        """Every item some band key leads to."""
+        return {item for key, item in zip(self._keys, self._items, strict=True) if key != _FREE}
 
     def clear(self) -> None:
-        self._index.clear()
+        self._keys = array("I", [_FREE]) * _MIN_SLOTS
+        self._items = array("i", [0]) * _MIN_SLOTS
+        self._mask = _MIN_SLOTS - 1
+        self._used = 0
+
+    def _resize(self, slots: int) -> None:
+        old_keys, old_items = self._keys, self._items
+        table = self._keys = array("I", [_FREE]) * slots
+        items = self._items = array("i", [0]) * slots
+        mask = self._mask = slots - 1
+        for key, item in zip(old_keys, old_items, strict=True):
+            if key != _FREE:
+                at = key & mask
+                while table[at] != _FREE:
+                    at = (at + 1) & mask
+                table[at] = key
+                items[at] = item

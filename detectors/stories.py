@@ -53,13 +53,16 @@ import heapq
 import math
 import sys
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, Self
 
 from detectors.base import check_range
-from detectors.minhash import NearDuplicateIndex, pack_keys, similarity, tokenize, unpack_keys
+from detectors.minhash import NearDuplicateIndex, similarity, tokenize
+from detectors.story_table import NO_KEY, StoryExtras, StoryTable, TopPost
+
+__all__ = ["PostLike", "ScoredPost", "StorySnapshot", "StoryTracker", "TopPost"]
 
 #: Top posts kept per story (for the alert).
 TOP_POSTS = 3
@@ -110,22 +113,6 @@ class ScoredPost(NamedTuple):
     post: PostLike
     negativity: float
     complaint: bool
-
-
-class TopPost(NamedTuple):
-    """One of a story's most visible posts, with what an alert needs to quote it.
-
-    The quote travels with the story (rather than in a separate cache of recent
-    posts) so that the posts driving a story can always be quoted, however long
-    ago they were posted, at the cost of at most three texts per story.
-    """
-
-    post_id: str
-    author_handle: str
-    reshares: int
-    followers: int
-    text: str
-    url: str | None
 
 
 class StorySnapshot(NamedTuple):
@@ -193,38 +180,6 @@ def _count_then_term(item: tuple[str, int]) -> tuple[int, str]:
 
 def _reshares_then_followers(post: TopPost) -> tuple[int, int]:
     return post.reshares, post.followers
-
-
-class _Story:
-    """The mutable per-story record (internal; read it through :class:`StorySnapshot`)."""
-
-    __slots__ = ("aliases", "authors", "authors_cutoff", "authors_overflow", "band_keys", "bucket", "complaints",
-                 "first_seen", "id", "last_seen", "negativity", "older", "posts", "previous",
-                 "reach", "recent", "terms", "text", "top_posts")
-
-    def __init__(self, story_id: str, text: str, created_at: float, bucket: int, author: int) -> None:
-        self.id = story_id
-        self.text = text
-        # The band keys the text is indexed under, packed into one int (0: not indexed): a tuple of
-        # them cost 100 bytes, a fifth of a one-post story, and computing them again costs CPU.
-        self.band_keys = 0
-        self.first_seen = created_at
-        self.last_seen = created_at
-        self.posts = 0
-        self.complaints = 0
-        self.negativity = 0.0  # sum over posts
-        self.reach = 0
-        # The smallest author hashes (all of them until it overflows); a bare int while there is one.
-        self.authors: int | set[int] = author
-        self.authors_cutoff = -1  # the largest hash kept, once some author was left out
-        self.authors_overflow = False  # whether some author was left out (count is then estimated)
-        self.bucket = bucket  # index of the latest velocity window (created_at // window_seconds)
-        self.recent = 0  # posts in that window
-        self.previous = 0  # ... in the one before
-        self.older = 0  # ... and the one before that
-        self.top_posts: tuple[TopPost, ...] = ()
-        self.terms: Counter[str] | None = None  # created at the second post
-        self.aliases: list[str] | None = None  # post ids that lead to this story
 
 
 def _count_in_windows(bucket: int, recent: int, previous: int, older: int,
@@ -320,17 +275,17 @@ class StoryTracker:
         self.half_velocity = float(half_velocity)
         self.complaint_threshold = float(complaint_threshold)
         self.ignore_terms = frozenset(token for term in ignore_terms for token in tokenize(term))
-        self._index = NearDuplicateIndex(bands=bands, rows=rows, min_tokens=min_tokens)
-        self._stories: OrderedDict[str, _Story] = OrderedDict()  # least recently updated first
+        self._index = NearDuplicateIndex(bands=bands, rows=rows, min_tokens=min_tokens)  # band key -> slot
+        self._table = StoryTable(bands=bands, max_rows=max_stories)
         self._aliases: dict[str, str] = {}  # post id -> story id
         self._clock = -math.inf  # latest created_at seen
-        self._expiry_due = -math.inf  # when the front story will be idle too long (check then, not per post)
+        self._expiry_due = -math.inf  # when the oldest story will be idle too long (check then, not per post)
 
     # -- the detector protocol -------------------------------------------------------------------
 
     def learn_one(self, x: ScoredPost) -> None:
         """Add one post to its story (or start one), and expire stories idle at the new clock."""
-        self._learn(x.post, x.negativity, x.complaint)
+        self._learn(x.post, x.negativity, x.complaint, False)
 
     def score_one(self, x: ScoredPost) -> float:
         """Virality in [0, 1] of the story ``x`` would join, counting ``x``; changes nothing.
@@ -341,26 +296,27 @@ class StoryTracker:
         """
         post = x.post
         created_at = self._time_of(post)
-        story, _, _, _ = self._route(post)
+        slot, _, _, _ = self._route(post)
         post_bucket = int(created_at // self.window_seconds)
         now = max(self._clock, created_at)
-        if story is None:
+        if slot is None:
             return self._virality(self._rates(post_bucket, 1, 0, 0, now)[0], 1.0)
+        t = self._table
         bucket, recent, previous, older = _count_in_windows(
-            story.bucket, story.recent, story.previous, story.older, post_bucket)
-        authors = self._unique_authors(story)[0]
-        known = story.authors
+            t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot], post_bucket)
+        authors = self._unique_authors(slot)[0]
         author = _author_hash(post.author_id)
-        if type(known) is int:
-            authors += author != known
-        elif not story.authors_overflow and author not in known:
+        extras = t.extras[slot]
+        if extras is None or extras.authors is None:
+            authors += author != t.author[slot]
+        elif not extras.authors_overflow and author not in extras.authors:
             authors += 1
-        velocity = self._rates(bucket, recent, previous, older, max(now, story.last_seen))[0]
-        return self._virality(velocity, min(1.0, authors / (story.posts + 1)))
+        velocity = self._rates(bucket, recent, previous, older, max(now, t.last_seen[slot]))[0]
+        return self._virality(velocity, min(1.0, authors / (t.posts[slot] + 1)))
 
     def learn(self, post: PostLike, negativity: float, complaint: bool) -> None:
         """Learn ``post`` without building its story's figures (the hot path: figures are read per bucket)."""
-        self._learn(post, negativity, complaint)
+        self._learn(post, negativity, complaint, False)
 
     def update(self, post: PostLike, negativity: float, complaint: bool | None = None) -> StorySnapshot:
         """Learn ``post`` and return its story's figures at the tracker's clock.
@@ -370,14 +326,15 @@ class StoryTracker:
         """
         if complaint is None:
             complaint = negativity >= self.complaint_threshold
-        story = self._learn(post, negativity, complaint)
-        return self._snapshot(story, self._clock if self._clock > story.last_seen else story.last_seen)
+        snapshot = self._learn(post, negativity, complaint, True)
+        assert snapshot is not None
+        return snapshot
 
     # -- reading -------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
         """Number of live stories."""
-        return len(self._stories)
+        return len(self._table)
 
     @property
     def clock(self) -> float:
@@ -386,13 +343,13 @@ class StoryTracker:
 
     def story_id_of(self, post_id: str) -> str | None:
         """The live story a post id leads to (a story id, or an alias of one), else ``None``."""
-        story = self._lookup(post_id)
-        return story.id if story is not None else None
+        slot = self._lookup(post_id)
+        return self._table.ids[slot] if slot is not None else None
 
     def snapshot(self, story_id: str, now: float) -> StorySnapshot | None:
         """A live story's figures at ``now`` (no earlier than its last post), else ``None``."""
-        story = self._stories.get(story_id)
-        return self._snapshot(story, max(now, story.last_seen)) if story is not None else None
+        slot = self._table.slot_of.get(story_id)
+        return self._snapshot(slot, max(now, self._table.last_seen[slot])) if slot is not None else None
 
     def top_stories(self, now: float, k: int = 5) -> list[StorySnapshot]:
         """The ``k`` fastest stories at ``now``: highest velocity first, then most posts.
@@ -404,16 +361,18 @@ class StoryTracker:
         arrived more than three windows late can hide behind it and be missed.)
         """
         horizon = now - 3 * self.window_seconds
+        t = self._table
         active = []
-        for story in reversed(self._stories.values()):
-            if story.last_seen < horizon:
+        for slot in t.newest_first():
+            last_seen = t.last_seen[slot]
+            if last_seen < horizon:
                 break
-            velocity = self._rates(story.bucket, story.recent, story.previous, story.older,
-                                   max(now, story.last_seen))[0]
+            velocity = self._rates(t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot],
+                                   max(now, last_seen))[0]
             if velocity > 0:
-                active.append((velocity, story.posts, story))
+                active.append((velocity, t.posts[slot], slot))
         fastest = heapq.nlargest(k, active, key=itemgetter(0, 1))
-        return [self._snapshot(story, max(now, story.last_seen)) for _, _, story in fastest]
+        return [self._snapshot(slot, max(now, t.last_seen[slot])) for _, _, slot in fastest]
 
     def expire(self, now: float) -> list[str]:
         """Drop the stories idle for more than ``idle_seconds`` at ``now``; return their ids.
@@ -424,15 +383,14 @@ class StoryTracker:
         """
         expired = []
         cutoff = now - self.idle_seconds
-        stories = self._stories
+        t = self._table
         self._expiry_due = math.inf
-        while stories:
-            story = next(iter(stories.values()))
-            if story.last_seen >= cutoff:
-                self._expiry_due = story.last_seen + self.idle_seconds
+        while (slot := t.oldest()) is not None:
+            if t.last_seen[slot] >= cutoff:
+                self._expiry_due = t.last_seen[slot] + self.idle_seconds
                 break
-            self._drop(story)
-            expired.append(story.id)
+            expired.append(t.ids[slot])
+            self._drop(slot)
         return expired
 
     # -- state ---------------------------------------------------------------------------------------
@@ -441,7 +399,7 @@ class StoryTracker:
         """JSON-compatible state: the clock and the stories, least recently updated first."""
         return {
             "clock": self._clock if math.isfinite(self._clock) else None,
-            "stories": [_story_state(story) for story in self._stories.values()],
+            "stories": [self._story_state(slot) for slot in self._table.oldest_first()],
         }
 
     @classmethod
@@ -455,12 +413,10 @@ class StoryTracker:
         clock = state.get("clock")
         tracker._clock = float(clock) if clock is not None else -math.inf
         for record in state["stories"][-tracker.max_stories:]:
-            story = tracker._story_from_state(record)
-            tracker._stories[story.id] = story
-            if story.band_keys:
-                tracker._index.add(unpack_keys(story.band_keys), story.id)
-            for alias in story.aliases or ():
-                tracker._aliases[alias] = story.id
+            tracker._story_from_state(record)
+        oldest = tracker._table.oldest()
+        if oldest is not None:
+            tracker._expiry_due = tracker._table.last_seen[oldest] + tracker.idle_seconds
         return tracker
 
     # -- internals -----------------------------------------------------------------------------------
@@ -471,38 +427,39 @@ class StoryTracker:
             return created_at
         return self._clock if math.isfinite(self._clock) else 0.0
 
-    def _lookup(self, post_id: str) -> _Story | None:
-        return self._stories.get(self._aliases.get(post_id, post_id))
+    def _lookup(self, post_id: str) -> int | None:
+        return self._table.slot_of.get(self._aliases.get(post_id, post_id))
 
-    def _route(self, post: PostLike) -> tuple[_Story | None, str, tuple[int, ...] | None, list[str] | None]:
+    def _route(self, post: PostLike) -> tuple[int | None, str, tuple[int, ...] | None, list[str] | None]:
         """Find the story ``post`` belongs to without changing anything.
 
-        Returns the story (``None`` for a new one), the id a new story would
-        get (or the alias the post brings), and the text's band keys and tokens
-        when they had to be computed.
+        Returns the story's slot (``None`` for a new story), the id a new story
+        would get (or the alias the post brings), and the text's band keys and
+        tokens when they had to be computed.
         """
-        stories, aliases = self._stories, self._aliases
+        slot_of, aliases = self._table.slot_of, self._aliases
         parent = post.reshare_of or post.reply_to
         if parent is not None:
-            story = stories.get(aliases.get(parent, parent))
-            if story is not None or post.reshare_of is None:
-                return story, parent, None, None
+            slot = slot_of.get(aliases.get(parent, parent))
+            if slot is not None or post.reshare_of is None:
+                return slot, parent, None, None
             key = parent  # a reshare of a post we do not know: its text is the root's, match it
         else:
-            story = stories.get(aliases.get(post.id, post.id))  # the root after its reshares, or a redelivery
-            if story is not None:
-                return story, post.id, None, None
+            slot = slot_of.get(aliases.get(post.id, post.id))  # the root after its reshares, or a redelivery
+            if slot is not None:
+                return slot, post.id, None, None
             key = post.id
         tokens = tokenize(post.text, self.max_text_chars)
         band_keys = self._index.band_keys(tokens)
         if band_keys is not None:
-            for story_id in self._index.candidates(band_keys):
-                story = stories[story_id]  # type: ignore[index]
-                if similarity(tokens, tokenize(story.text, self.max_text_chars)) >= self.min_similarity:
-                    return story, key, band_keys, tokens
+            texts = self._table.texts
+            for slot in self._index.candidates(band_keys):
+                if similarity(tokens, tokenize(texts[slot], self.max_text_chars)) >= self.min_similarity:  # type: ignore[arg-type]
+                    return slot, key, band_keys, tokens
         return None, key, band_keys, tokens
 
-    def _learn(self, post: PostLike, negativity: float, complaint: bool) -> _Story:
+    def _learn(self, post: PostLike, negativity: float, complaint: bool, figures: bool) -> StorySnapshot | None:
+        """Count ``post`` in its story; its figures at the clock when ``figures`` is true."""
         created_at = post.created_at
         if not math.isfinite(created_at):
             created_at = self._time_of(post)
@@ -510,137 +467,165 @@ class StoryTracker:
             self._clock = created_at
             if created_at > self._expiry_due:
                 self.expire(created_at)
-        story, key, band_keys, tokens = self._route(post)
-        if story is None and created_at < self._clock - self.idle_seconds:
+        slot, key, band_keys, tokens = self._route(post)
+        if slot is None and created_at < self._clock - self.idle_seconds:
             # Too late to start a story that would already have expired: count it, keep nothing.
-            story = _Story(key, post.text[:self.max_text_chars], created_at,
-                           int(created_at // self.window_seconds), _author_hash(post.author_id))
-            self._count(story, post, negativity, complaint, created_at, tokens)
-            return story
-        if story is None:
-            story = self._create(key, post, created_at, band_keys)
+            slot = self._create(key, post, created_at, None)
+            self._count(slot, post, negativity, complaint, created_at, tokens)
+            snapshot = self._snapshot(slot, self._clock) if figures else None
+            self._drop(slot)
+            return snapshot
+        if slot is None:
+            slot = self._create(key, post, created_at, band_keys)
         elif band_keys is not None:
-            self._add_alias(story, key)  # joined by its text: lead the post (or its unknown root) here
+            self._add_alias(slot, key)  # joined by its text: lead the post (or its unknown root) here
         if post.reply_to is not None and post.reshare_of is None:
-            self._add_alias(story, post.id)  # replies to this reply join the conversation's story
-        self._count(story, post, negativity, complaint, created_at, tokens)
-        return story
+            self._add_alias(slot, post.id)  # replies to this reply join the conversation's story
+        self._count(slot, post, negativity, complaint, created_at, tokens)
+        if not figures:
+            return None
+        last_seen = self._table.last_seen[slot]
+        return self._snapshot(slot, self._clock if self._clock > last_seen else last_seen)
 
-    def _create(self, story_id: str, post: PostLike, created_at: float,
-                band_keys: tuple[int, ...] | None) -> _Story:
-        if not self._stories:
+    def _create(self, story_id: str, post: PostLike, created_at: float, band_keys: tuple[int, ...] | None) -> int:
+        t = self._table
+        if not t.slot_of:
             self._expiry_due = created_at + self.idle_seconds
-        elif len(self._stories) >= self.max_stories:
-            self._drop(next(iter(self._stories.values())))
-        story = _Story(story_id, post.text[:self.max_text_chars], created_at,
-                       int(created_at // self.window_seconds), _author_hash(post.author_id))
-        if band_keys is not None:
-            story.band_keys = pack_keys(band_keys)
-            self._index.add(band_keys, story_id)
-        self._stories[story_id] = story
-        return story
+        elif len(t) >= self.max_stories:
+            oldest = t.oldest()
+            assert oldest is not None
+            self._drop(oldest)
+        slot = t.add(story_id, post.text[:self.max_text_chars], created_at,
+                     int(created_at // self.window_seconds), _author_hash(post.author_id))
+        if band_keys:
+            t.set_keys(slot, band_keys)
+            self._index.add(band_keys, slot)
+        return slot
 
-    def _drop(self, story: _Story) -> None:
-        del self._stories[story.id]
-        if story.band_keys:
-            self._index.remove(unpack_keys(story.band_keys), story.id)
-        for alias in story.aliases or ():
-            if self._aliases.get(alias) == story.id:
-                del self._aliases[alias]
+    def _drop(self, slot: int) -> None:
+        t = self._table
+        width = t.bands
+        self._index.remove(t.band_keys[slot * width:(slot + 1) * width], slot)
+        extras = t.extras[slot]
+        if extras is not None and extras.aliases:
+            story_id, aliases = t.ids[slot], self._aliases
+            for alias in extras.aliases:
+                if aliases.get(alias) == story_id:
+                    del aliases[alias]
+        t.remove(slot)
 
-    def _add_alias(self, story: _Story, post_id: str) -> None:
-        if story.aliases is None:
-            story.aliases = []
-        story.aliases.append(post_id)
-        self._aliases[post_id] = story.id
-        if len(story.aliases) > self.max_aliases:
-            oldest = story.aliases.pop(0)
-            if self._aliases.get(oldest) == story.id and oldest not in story.aliases:
+    def _extras(self, slot: int) -> StoryExtras:
+        """The story's extras, created (quoting its first post) if it has none yet."""
+        t = self._table
+        extras = t.extras[slot]
+        if extras is None:
+            extras = t.extras[slot] = StoryExtras(t.first_post(slot))
+        return extras
+
+    def _add_alias(self, slot: int, post_id: str) -> None:
+        extras = self._extras(slot)
+        if extras.aliases is None:
+            extras.aliases = []
+        story_id = self._table.ids[slot]
+        assert story_id is not None
+        extras.aliases.append(post_id)
+        self._aliases[post_id] = story_id
+        if len(extras.aliases) > self.max_aliases:
+            oldest = extras.aliases.pop(0)
+            if self._aliases.get(oldest) == story_id and oldest not in extras.aliases:
                 del self._aliases[oldest]
 
-    def _count(self, story: _Story, post: PostLike, negativity: float, complaint: bool, created_at: float,
+    def _count(self, slot: int, post: PostLike, negativity: float, complaint: bool, created_at: float,
                tokens: list[str] | None) -> None:
-        story.posts += 1
+        t = self._table
+        posts = t.posts[slot] + 1
+        t.posts[slot] = posts
         if 0.0 <= negativity <= 1.0:  # NaN fails both tests and counts as 0
-            story.negativity += negativity
+            t.negativity[slot] += negativity
         elif negativity > 1.0:
-            story.negativity += 1.0
+            t.negativity[slot] += 1.0
         if complaint:
-            story.complaints += 1
+            t.complaints[slot] += 1
         followers = post.author_followers
-        story.reach += followers
-        author = zlib.crc32(post.author_id.encode())  # _author_hash, inlined: this runs for every post
-        if story.authors != author:  # not the story's one and only author so far
-            self._count_author(story, author)
+        try:
+            t.reach[slot] += followers
+        except (OverflowError, TypeError):  # a count beyond 2**63 (or not an int): the reach saturates
+            followers = _as_count(followers)
+            t.reach[slot] = min(t.reach[slot] + followers, _MAX_COUNT)
         post_bucket = int(created_at // self.window_seconds)
-        if post_bucket == story.bucket:
-            story.recent += 1
+        if post_bucket == t.bucket[slot]:
+            t.recent[slot] += 1
         else:
-            story.bucket, story.recent, story.previous, story.older = _count_in_windows(
-                story.bucket, story.recent, story.previous, story.older, post_bucket)
-        if created_at > story.last_seen:
-            story.last_seen = created_at
-            self._stories.move_to_end(story.id)
-        elif created_at < story.first_seen:
-            story.first_seen = created_at
+            t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot] = _count_in_windows(
+                t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot], post_bucket)
+        if created_at > t.last_seen[slot]:
+            t.last_seen[slot] = created_at
+            t.touch(slot)
+        elif created_at < t.first_seen[slot]:
+            t.first_seen[slot] = created_at
 
         reshares = post.reshares
-        top = story.top_posts
-        if not top:
-            story.top_posts = (self._top_post(post, reshares, followers),)
-        elif len(top) < TOP_POSTS or (reshares, followers) > (top[-1].reshares, top[-1].followers):
-            ranked = sorted((*top, self._top_post(post, reshares, followers)),
+        if posts == 1:
+            try:
+                t.set_first_post(slot, post.id, post.author_handle, post.url, reshares, followers)
+            except (OverflowError, TypeError):
+                t.set_first_post(slot, post.id, post.author_handle, post.url, _as_count(reshares),
+                                 _as_count(followers))
+            return
+        extras = t.extras[slot] or self._extras(slot)
+        author = zlib.crc32(post.author_id.encode())  # _author_hash, inlined: this runs for every post
+        if extras.authors is not None or author != t.author[slot]:
+            self._count_author(extras, t.author[slot], author)
+        top = extras.top_posts
+        if len(top) < TOP_POSTS or (reshares, followers) > (top[-1].reshares, top[-1].followers):
+            # A text within the limit is kept as the same object as the post's: slicing returns it unchanged.
+            ranked = sorted((*top, TopPost(post.id, post.author_handle, reshares, followers,
+                                           post.text[:self.max_text_chars], post.url)),
                             key=_reshares_then_followers, reverse=True)
-            story.top_posts = tuple(ranked[:TOP_POSTS])
+            extras.top_posts = tuple(ranked[:TOP_POSTS])
+        if extras.terms is None:
+            extras.terms = Counter()
+            self._count_terms(extras, tokenize(t.texts[slot] or "", self.max_text_chars))
+        if post.reshare_of is None:
+            self._count_terms(extras, tokens if tokens is not None else tokenize(post.text, self.max_text_chars))
 
-        if story.posts >= 2:
-            if story.terms is None:
-                story.terms = Counter()
-                self._count_terms(story, tokenize(story.text, self.max_text_chars))
-            if post.reshare_of is None:
-                self._count_terms(story, tokens if tokens is not None
-                                  else tokenize(post.text, self.max_text_chars))
-
-    def _top_post(self, post: PostLike, reshares: int, followers: int) -> TopPost:
-        # A text within the limit is kept as the same object as the post's (and the story's, for its
-        # first post): slicing a short string returns it unchanged.
-        return TopPost(post.id, post.author_handle, reshares, followers, post.text[:self.max_text_chars], post.url)
-
-    def _count_author(self, story: _Story, author: int) -> None:
+    def _count_author(self, extras: StoryExtras, first: int, author: int) -> None:
         """K-minimum-values: keep the ``max_authors`` smallest author hashes.
 
-        A story's only author is kept as a bare int (no set): most stories have one.
+        A story's only author is its first one (no set): most stories have one.
         """
-        authors = story.authors
-        if type(authors) is int:
-            if author != authors:
-                story.authors = {authors, author}
+        authors = extras.authors
+        if authors is None:
+            if author != first:
+                extras.authors = {first, author}
             return
         if author in authors:
             return
-        if not story.authors_overflow:
+        if not extras.authors_overflow:
             if len(authors) < self.max_authors:
                 authors.add(author)
                 return
-            story.authors_overflow = True
-            story.authors_cutoff = max(authors)
-        if author < story.authors_cutoff:
+            extras.authors_overflow = True
+            extras.authors_cutoff = max(authors)
+        if author < extras.authors_cutoff:
             authors.add(author)
             if len(authors) > self.max_authors:
-                authors.discard(story.authors_cutoff)
-            story.authors_cutoff = max(authors)
+                authors.discard(extras.authors_cutoff)
+            extras.authors_cutoff = max(authors)
 
-    def _unique_authors(self, story: _Story) -> tuple[int, bool]:
+    def _unique_authors(self, slot: int) -> tuple[int, bool]:
         """(count, exact): exact until an author was left out, then the KMV estimate."""
-        if type(story.authors) is int:
+        extras = self._table.extras[slot]
+        if extras is None or extras.authors is None:
             return 1, True
-        if not story.authors_overflow or story.authors_cutoff < 0:
-            return len(story.authors), True
-        estimate = (len(story.authors) - 1) * _HASH_SPACE / (story.authors_cutoff + 1)
-        return max(len(story.authors), round(estimate)), False
+        authors = extras.authors
+        if not extras.authors_overflow or extras.authors_cutoff < 0:
+            return len(authors), True
+        estimate = (len(authors) - 1) * _HASH_SPACE / (extras.authors_cutoff + 1)
+        return max(len(authors), round(estimate)), False
 
-    def _count_terms(self, story: _Story, tokens: list[str]) -> None:
-        terms = story.terms
+    def _count_terms(self, extras: StoryExtras, tokens: list[str]) -> None:
+        terms = extras.terms
         assert terms is not None
         ignore = self.ignore_terms
         # Interned: the same words recur across stories, so each is stored once however many count it.
@@ -684,82 +669,116 @@ class StoryTracker:
         weighted = velocity * author_share
         return weighted / (weighted + self.half_velocity)
 
-    def _snapshot(self, story: _Story, now: float) -> StorySnapshot:
-        velocity, acceleration, doubling = self._rates(story.bucket, story.recent, story.previous,
-                                                       story.older, now)
-        authors, exact = (1, True) if type(story.authors) is int else self._unique_authors(story)
-        posts = story.posts
-        terms = story.terms
+    def _snapshot(self, slot: int, now: float) -> StorySnapshot:
+        t = self._table
+        velocity, acceleration, doubling = self._rates(t.bucket[slot], t.recent[slot], t.previous[slot],
+                                                       t.older[slot], now)
+        authors, exact = self._unique_authors(slot)
+        posts = t.posts[slot]
+        extras = t.extras[slot]
+        terms = extras.terms if extras is not None else None
         return StorySnapshot(
-            story_id=story.id,
-            text=story.text,
+            story_id=t.ids[slot] or "",
+            text=t.texts[slot] or "",
             posts=posts,
             unique_authors=authors,
             unique_authors_exact=exact,
-            reach=story.reach,
+            reach=t.reach[slot],
             velocity=velocity,
             acceleration=acceleration,
             doubling_time_seconds=doubling,
-            negative_share=story.complaints / posts,
-            mean_negativity=story.negativity / posts,
-            first_seen=story.first_seen,
-            last_seen=story.last_seen,
+            negative_share=t.complaints[slot] / posts,
+            mean_negativity=t.negativity[slot] / posts,
+            first_seen=t.first_seen[slot],
+            last_seen=t.last_seen[slot],
             virality=self._virality(velocity, authors / posts if authors < posts else 1.0),
-            top_posts=story.top_posts,
+            top_posts=extras.top_posts if extras is not None else (t.first_post(slot),),
             term_counts=tuple(terms.items()) if terms else (),
         )
 
-    def _story_from_state(self, record: dict[str, Any]) -> _Story:
-        story = _Story(str(record["id"]), str(record["text"])[:self.max_text_chars],
-                       float(record["first_seen"]), 0, 0)
-        story.last_seen = float(record["last_seen"])
-        story.posts = int(record["posts"])
-        story.complaints = int(record["complaints"])
-        story.negativity = float(record["negativity"])
-        story.reach = int(record["reach"])
+    def _story_state(self, slot: int) -> dict[str, Any]:
+        t = self._table
+        text = t.texts[slot]
+        extras = t.extras[slot]
+        authors = [t.author[slot]] if extras is None or extras.authors is None else sorted(extras.authors)
+        top_posts = extras.top_posts if extras is not None else (t.first_post(slot),)
+        return {
+            "id": t.ids[slot],
+            "text": text,
+            "indexed": t.keys_of(slot)[0] != NO_KEY,
+            "first_seen": t.first_seen[slot],
+            "last_seen": t.last_seen[slot],
+            "posts": t.posts[slot],
+            "complaints": t.complaints[slot],
+            "negativity": t.negativity[slot],
+            "reach": t.reach[slot],
+            "authors": authors,
+            "authors_overflow": extras.authors_overflow if extras is not None else False,
+            "bucket": t.bucket[slot],
+            "counts": [t.recent[slot], t.previous[slot], t.older[slot]],
+            # The text only when it differs from the story's (most top posts are its first post).
+            "top_posts": [[p.post_id, p.author_handle, p.reshares, p.followers, None if p.text == text else p.text,
+                           p.url] for p in top_posts],
+            "terms": dict(extras.terms) if extras is not None and extras.terms is not None else None,
+            "aliases": list(extras.aliases) if extras is not None and extras.aliases else [],
+        }
+
+    def _story_from_state(self, record: dict[str, Any]) -> None:
+        """Add one story from :meth:`_story_state`'s record, as the most recently updated."""
+        t = self._table
+        text = str(record["text"])[:self.max_text_chars]
         authors = sorted(int(a) for a in record["authors"])
-        story.authors = authors[0] if len(authors) == 1 else set(authors[:self.max_authors])
-        story.authors_overflow = bool(record["authors_overflow"]) or len(authors) > self.max_authors
-        if story.authors_overflow and len(authors) > 1:
-            story.authors_cutoff = max(story.authors)
-        story.bucket = int(record["bucket"])
-        story.recent, story.previous, story.older = (int(c) for c in record["counts"])
-        story.top_posts = tuple(_top_post_from_state(top, story.text) for top in record["top_posts"])
-        if record["terms"] is not None:
-            counts = ((str(term), int(count)) for term, count in record["terms"].items())
-            story.terms = Counter(dict(heapq.nlargest(2 * self.max_terms, counts, key=itemgetter(1))))
-        if record["aliases"]:
-            story.aliases = [str(a) for a in record["aliases"][-self.max_aliases:]]
+        slot = t.add(str(record["id"]), text, float(record["first_seen"]), int(record["bucket"]),
+                     authors[0] if authors else 0)
+        t.last_seen[slot] = float(record["last_seen"])
+        t.posts[slot] = int(record["posts"])
+        t.complaints[slot] = int(record["complaints"])
+        t.negativity[slot] = float(record["negativity"])
+        t.reach[slot] = min(_as_count(record["reach"]), _MAX_COUNT)
+        t.recent[slot], t.previous[slot], t.older[slot] = (int(c) for c in record["counts"])
+        top_posts = tuple(_top_post_from_state(top, text) for top in record["top_posts"])
+        if top_posts:
+            first = top_posts[0]
+            t.set_first_post(slot, first.post_id, first.author_handle, first.url, first.reshares, first.followers)
+        overflow = bool(record["authors_overflow"]) or len(authors) > self.max_authors
+        if len(top_posts) > 1 or len(authors) > 1 or record["terms"] is not None or record["aliases"] \
+                or t.posts[slot] > 1:
+            extras = t.extras[slot] = StoryExtras(top_posts[0] if top_posts else t.first_post(slot))
+            extras.top_posts = top_posts or extras.top_posts
+            if len(authors) > 1:
+                extras.authors = set(authors[:self.max_authors])
+                extras.authors_overflow = overflow
+                if overflow:
+                    extras.authors_cutoff = max(extras.authors)
+            if record["terms"] is not None:
+                counts = ((str(term), int(count)) for term, count in record["terms"].items())
+                extras.terms = Counter(dict(heapq.nlargest(2 * self.max_terms, counts, key=itemgetter(1))))
+            if record["aliases"]:
+                extras.aliases = [str(a) for a in record["aliases"][-self.max_aliases:]]
+                for alias in extras.aliases:
+                    self._aliases[alias] = t.ids[slot]  # type: ignore[assignment]
         if record["indexed"]:
-            story.band_keys = pack_keys(self._index.band_keys(tokenize(story.text, self.max_text_chars)) or ())
-        return story
+            keys = self._index.band_keys(tokenize(text, self.max_text_chars))
+            if keys:
+                t.set_keys(slot, keys)
+                self._index.add(keys, slot)
 
 
-def _story_state(story: _Story) -> dict[str, Any]:
-    return {
-        "id": story.id,
-        "text": story.text,
-        "indexed": story.band_keys != 0,
-        "first_seen": story.first_seen,
-        "last_seen": story.last_seen,
-        "posts": story.posts,
-        "complaints": story.complaints,
-        "negativity": story.negativity,
-        "reach": story.reach,
-        "authors": [story.authors] if type(story.authors) is int else sorted(story.authors),
-        "authors_overflow": story.authors_overflow,
-        "bucket": story.bucket,
-        "counts": [story.recent, story.previous, story.older],
-        # The text only when it differs from the story's (most top posts are its first post).
-        "top_posts": [[p.post_id, p.author_handle, p.reshares, p.followers, None if p.text == story.text else p.text,
-                       p.url] for p in story.top_posts],
-        "terms": dict(story.terms) if story.terms is not None else None,
-        "aliases": list(story.aliases) if story.aliases else [],
-    }
+#: Counts are saturated here (the largest a 64-bit column holds).
+_MAX_COUNT = (1 << 63) - 1
+
+
+def _as_count(value: Any) -> int:
+    """A count as a non-negative int within a 64-bit column (validated posts already are)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return min(max(number, 0), _MAX_COUNT)
 
 
 def _top_post_from_state(record: list[Any], story_text: str) -> TopPost:
-    """A top post from :func:`_story_state`'s list (or the four fields states before quotes had)."""
+    """A top post from :meth:`StoryTracker._story_state`'s list (or the four fields states before quotes had)."""
     post_id, handle, reshares, followers, *quote = record
     text, url = quote if quote else (None, None)
     if len(quote) != 2:

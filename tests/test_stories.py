@@ -24,6 +24,11 @@ def make_post(post_id: str, text: str = "", t: float = T0, author: str | None = 
                 author_followers=followers, reshare_of=reshare_of, reply_to=reply_to, reshares=reshares)
 
 
+def records(tracker: StoryTracker) -> dict[str, dict]:
+    """The live stories' saved records by story id (what a story holds, without reaching into the tracker)."""
+    return {record["id"]: record for record in tracker.to_state()["stories"]}
+
+
 COMPLAINT = "@SkywayAir lost my bag AGAIN, third time this month"
 COMPLAINT_RETYPED = "@SkywayAir lost my bag again third time this month!!"
 UNRELATED = "@SkywayAir the new lounge in Denver is lovely, great coffee and quiet seats"
@@ -246,8 +251,8 @@ def test_term_counter_is_bounded():
     tracker.update(make_post("root", COMPLAINT), 0.9)
     for i in range(200):
         tracker.update(make_post(f"r{i}", f"word{i} other{i} lost bag", T0 + i, reply_to="root"), 0.9)
-    story = tracker._stories["root"]
-    assert story.terms is not None and len(story.terms) <= 10
+    terms = records(tracker)["root"]["terms"]
+    assert terms is not None and len(terms) <= 10
     snapshot = tracker.snapshot("root", T0 + 200)
     assert snapshot is not None
     assert [term for term, _ in snapshot.top_terms[:2]] == ["bag", "lost"]
@@ -308,14 +313,17 @@ def test_memory_stays_bounded_whatever_the_stream(events):
     assert len(tracker) <= 5
     assert len(tracker._aliases) <= 5 * 3
     assert len(tracker._index) <= 5 * tracker._index.bands
-    for story in tracker._stories.values():
-        assert len(story.aliases or ()) <= 3
-        assert isinstance(story.authors, int) or len(story.authors) <= 4
-        assert story.terms is None or len(story.terms) <= 4
-        assert len(story.top_posts) <= 3
-    # Every alias and index entry leads to a live story.
-    assert set(tracker._aliases.values()) <= set(tracker._stories)
-    assert set(tracker._index._index.values()) <= set(tracker._stories)
+    stories = records(tracker)
+    for story in stories.values():
+        assert len(story["aliases"]) <= 3
+        assert len(story["authors"]) <= 4
+        assert story["terms"] is None or len(story["terms"]) <= 4
+        assert len(story["top_posts"]) <= 3
+    # Every alias and index entry leads to a live story, and no slot is both live and free.
+    assert set(tracker._aliases.values()) <= set(stories)
+    assert tracker._index.items() <= set(tracker._table.slot_of.values())
+    assert tracker._table.capacity <= 5
+    assert len(tracker._table._free) + len(tracker) == tracker._table.capacity
 
 
 def test_odd_texts_and_values():
@@ -410,12 +418,35 @@ def test_index_finds_near_duplicates_and_forgets_removed_items():
     index = NearDuplicateIndex()
     keys = index.band_keys(tokenize(COMPLAINT))
     assert keys is not None
-    index.add(keys, "a")
-    assert index.candidates(index.band_keys(tokenize(COMPLAINT_RETYPED))) == ["a"]  # type: ignore[arg-type]
+    index.add(keys, 7)
+    assert index.candidates(index.band_keys(tokenize(COMPLAINT_RETYPED))) == [7]  # type: ignore[arg-type]
     assert index.candidates(index.band_keys(tokenize(UNRELATED))) == []  # type: ignore[arg-type]
-    index.remove(keys, "a")
+    index.remove(keys, 8)  # another item's: nothing to forget
+    assert len(index) == len(keys)
+    index.remove(keys, 7)
     assert len(index) == 0
     assert index.band_keys(tokenize("too short")) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 20), st.lists(st.tuples(st.booleans(), st.integers(0, 40), st.integers(0, 5)), max_size=300))
+def test_index_table_behaves_like_a_dict_under_collisions(shift, operations):
+    """The open-addressing table against a dict; keys sharing their low bits collide, probe runs wrap."""
+    index, model = NearDuplicateIndex(), {}
+    for add, number, item in operations:
+        key = (number << shift) & (2**30 - 1)
+        if add:
+            index.add((key,), item)
+            model[key] = item
+        else:
+            index.remove((key,), item)
+            if model.get(key) == item:
+                del model[key]
+        assert len(index) == len(model)
+    for number in range(41):
+        key = (number << shift) & (2**30 - 1)
+        assert index.get(key) == model.get(key)
+    assert index.items() == set(model.values())
 
 
 def test_index_recall_follows_the_lsh_curve():
