@@ -76,7 +76,11 @@ def similarity(tokens: list[str], other: list[str]) -> float:
     LSH only proposes candidates; this confirms them: two texts sharing a
     single common bigram ("thank you") can share a band by chance.
     """
-    mine, theirs = set(shingle_hashes(tokens)), set(shingle_hashes(other))
+    return jaccard(set(shingle_hashes(tokens)), set(shingle_hashes(other)))
+
+
+def jaccard(mine: set[int], theirs: set[int]) -> float:
+    """Jaccard similarity of two sets of shingle hashes (0 for two empty sets)."""
     union = len(mine | theirs)
     return len(mine & theirs) / union if union else 0.0
 
@@ -146,6 +150,8 @@ class NearDuplicateIndex:
         self.rows = rows
         self.min_tokens = min_tokens
         self._bins = bands * rows
+        power = self._bins.bit_length() - 1
+        self._bin_shift = 32 - power if self._bins == 1 << power and power > 0 else 0
         self._empty_band_keys = frozenset(hash((band, *[_EMPTY] * rows)) & _KEY_MASK for band in range(bands))
         self.clear()
 
@@ -161,19 +167,30 @@ class NearDuplicateIndex:
         """
         if len(tokens) < self.min_tokens:
             return None
-        size = self._bins
-        bins = [_EMPTY] * size
-        for value in shingle_hashes(tokens):
-            at = value * size >> 32  # the bin: which k-th of the 32-bit hash space
-            if value < bins[at]:
-                bins[at] = value
+        return self.band_keys_of(shingle_hashes(tokens))
+
+    def band_keys_of(self, shingles: list[int]) -> tuple[int, ...]:
+        """The LSH band keys of a text's shingle hashes (:func:`shingle_hashes`), whatever their number."""
+        bins = [_EMPTY] * self._bins
+        shift = self._bin_shift
+        if shift:  # a power-of-two number of bins: the bin is the hash's top bits
+            for value in shingles:
+                at = value >> shift
+                if value < bins[at]:
+                    bins[at] = value
+        else:
+            size = self._bins
+            for value in shingles:
+                at = value * size >> 32  # the bin: which k-th of the 32-bit hash space
+                if value < bins[at]:
+                    bins[at] = value
         rows = self.rows
         # Band b holds bins b*rows ... b*rows + rows - 1, so bins[r::rows] is row r of every band.
         # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
-        keys = [hash(band) & _KEY_MASK
-                for band in zip(range(self.bands), *[bins[row::rows] for row in range(rows)], strict=True)]
+        # A band whose bins are all empty has a known key; it is left out.
         empty = self._empty_band_keys
-        return tuple([key for key in keys if key not in empty])
+        return tuple([key for band in zip(range(self.bands), *[bins[row::rows] for row in range(rows)], strict=True)
+                      if (key := hash(band) & _KEY_MASK) not in empty])
 
     def get(self, key: int) -> int | None:
         """The item indexed under one band key, else ``None``."""
@@ -193,14 +210,12 @@ class NearDuplicateIndex:
         found = []
         for key in keys:  # get(), inlined: this runs for every post that is not a reshare
             at = key & mask
-            while True:
-                held = table[at]
-                if held == key:
-                    found.append(items[at])
-                    break
-                if held == _FREE:
-                    break
+            held = table[at]
+            while held != key and held != _FREE:
                 at = (at + 1) & mask
+                held = table[at]
+            if held == key:
+                found.append(items[at])
         if len(found) <= 1:
             return found
         return sorted(set(found), key=lambda item: (-found.count(item), found.index(item)))
@@ -212,17 +227,14 @@ class NearDuplicateIndex:
         table, items, mask = self._keys, self._items, self._mask
         for key in keys:
             at = key & mask
-            while True:
-                held = table[at]
-                if held == key:
-                    items[at] = item
-                    break
-                if held == _FREE:
-                    items[at] = item  # first: a wrong item type changes nothing
-                    table[at] = key
-                    self._used += 1
-                    break
+            held = table[at]
+            while held != key and held != _FREE:
                 at = (at + 1) & mask
+                held = table[at]
+            items[at] = item  # first: a wrong item type changes nothing
+            if held == _FREE:
+                table[at] = key
+                self._used += 1
 
     def remove(self, keys: Iterable[int], item: int) -> None:
         """Forget ``item``'s band keys, leaving keys that a newer item has taken over.
@@ -235,13 +247,10 @@ class NearDuplicateIndex:
             if key == _FREE:
                 continue
             hole = key & mask
-            while True:
-                held = table[hole]
-                if held == key:
-                    break
-                if held == _FREE:
-                    break
+            held = table[hole]
+            while held != key and held != _FREE:
                 hole = (hole + 1) & mask
+                held = table[hole]
             if held != key or items[hole] != item:
                 continue
             # Empty the hole, moving later entries of its probe run back so that none is cut off

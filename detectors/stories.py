@@ -53,13 +53,13 @@ import heapq
 import math
 import sys
 import zlib
-from collections import Counter
+from collections import Counter, _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, Self
 
 from detectors.base import check_range
-from detectors.minhash import NearDuplicateIndex, similarity, tokenize
+from detectors.minhash import NearDuplicateIndex, jaccard, shingle_hashes, tokenize
 from detectors.story_table import NO_KEY, StoryExtras, StoryTable, TopPost
 
 __all__ = ["PostLike", "ScoredPost", "StorySnapshot", "StoryTracker", "TopPost"]
@@ -450,11 +450,17 @@ class StoryTracker:
                 return slot, post.id, None, None
             key = post.id
         tokens = tokenize(post.text, self.max_text_chars)
-        band_keys = self._index.band_keys(tokens)
-        if band_keys is not None:
-            texts = self._table.texts
-            for slot in self._index.candidates(band_keys):
-                if similarity(tokens, tokenize(texts[slot], self.max_text_chars)) >= self.min_similarity:  # type: ignore[arg-type]
+        index = self._index
+        if len(tokens) < index.min_tokens:
+            return None, key, None, tokens
+        shingles = shingle_hashes(tokens)
+        band_keys = index.band_keys_of(shingles)
+        candidates = index.candidates(band_keys)
+        if candidates:
+            mine, texts = set(shingles), self._table.texts
+            for slot in candidates:
+                theirs = set(shingle_hashes(tokenize(texts[slot], self.max_text_chars)))  # type: ignore[arg-type]
+                if jaccard(mine, theirs) >= self.min_similarity:
                     return slot, key, band_keys, tokens
         return None, key, band_keys, tokens
 
@@ -468,26 +474,30 @@ class StoryTracker:
             if created_at > self._expiry_due:
                 self.expire(created_at)
         slot, key, band_keys, tokens = self._route(post)
-        if slot is None and created_at < self._clock - self.idle_seconds:
-            # Too late to start a story that would already have expired: count it, keep nothing.
-            slot = self._create(key, post, created_at, None)
-            self._count(slot, post, negativity, complaint, created_at, tokens)
-            snapshot = self._snapshot(slot, self._clock) if figures else None
-            self._drop(slot)
-            return snapshot
         if slot is None:
-            slot = self._create(key, post, created_at, band_keys)
-        elif band_keys is not None:
-            self._add_alias(slot, key)  # joined by its text: lead the post (or its unknown root) here
-        if post.reply_to is not None and post.reshare_of is None:
-            self._add_alias(slot, post.id)  # replies to this reply join the conversation's story
-        self._count(slot, post, negativity, complaint, created_at, tokens)
+            if created_at < self._clock - self.idle_seconds:
+                # Too late to start a story that would already have expired: count it, keep nothing.
+                slot = self._create(key, post, negativity, complaint, created_at, None)
+                snapshot = self._snapshot(slot, self._clock) if figures else None
+                self._drop(slot)
+                return snapshot
+            slot = self._create(key, post, negativity, complaint, created_at, band_keys)
+            if post.reply_to is not None and post.reshare_of is None:
+                self._add_alias(slot, post.id)  # replies to this reply join the conversation's story
+        else:
+            if band_keys is not None:
+                self._add_alias(slot, key)  # joined by its text: lead the post (or its unknown root) here
+            if post.reply_to is not None and post.reshare_of is None:
+                self._add_alias(slot, post.id)
+            self._count(slot, post, negativity, complaint, created_at, tokens)
         if not figures:
             return None
         last_seen = self._table.last_seen[slot]
         return self._snapshot(slot, self._clock if self._clock > last_seen else last_seen)
 
-    def _create(self, story_id: str, post: PostLike, created_at: float, band_keys: tuple[int, ...] | None) -> int:
+    def _create(self, story_id: str, post: PostLike, negativity: float, complaint: bool, created_at: float,
+                band_keys: tuple[int, ...] | None) -> int:
+        """A new story with ``post`` counted in it."""
         t = self._table
         if not t.slot_of:
             self._expiry_due = created_at + self.idle_seconds
@@ -495,8 +505,17 @@ class StoryTracker:
             oldest = t.oldest()
             assert oldest is not None
             self._drop(oldest)
-        slot = t.add(story_id, post.text[:self.max_text_chars], created_at,
-                     int(created_at // self.window_seconds), _author_hash(post.author_id))
+        if not 0.0 <= negativity <= 1.0:  # NaN fails both tests and counts as 0
+            negativity = 1.0 if negativity > 1.0 else 0.0
+        text = post.text[:self.max_text_chars]
+        bucket = int(created_at // self.window_seconds)
+        author = zlib.crc32(post.author_id.encode())  # _author_hash, inlined: this runs for most posts
+        try:
+            slot = t.add(story_id, text, created_at, bucket, author, negativity, complaint, post.id,
+                         post.author_handle, post.url, post.reshares, post.author_followers)
+        except (OverflowError, TypeError):  # a count beyond 2**63 or not an int (validated posts never are)
+            slot = t.add(story_id, text, created_at, bucket, author, negativity, complaint, post.id,
+                         post.author_handle, post.url, _as_count(post.reshares), _as_count(post.author_followers))
         if band_keys:
             t.set_keys(slot, band_keys)
             self._index.add(band_keys, slot)
@@ -537,6 +556,7 @@ class StoryTracker:
 
     def _count(self, slot: int, post: PostLike, negativity: float, complaint: bool, created_at: float,
                tokens: list[str] | None) -> None:
+        """Count a post that joins a live story (:meth:`_create` counts a story's first post)."""
         t = self._table
         posts = t.posts[slot] + 1
         t.posts[slot] = posts
@@ -565,13 +585,6 @@ class StoryTracker:
             t.first_seen[slot] = created_at
 
         reshares = post.reshares
-        if posts == 1:
-            try:
-                t.set_first_post(slot, post.id, post.author_handle, post.url, reshares, followers)
-            except (OverflowError, TypeError):
-                t.set_first_post(slot, post.id, post.author_handle, post.url, _as_count(reshares),
-                                 _as_count(followers))
-            return
         extras = t.extras[slot] or self._extras(slot)
         author = zlib.crc32(post.author_id.encode())  # _author_hash, inlined: this runs for every post
         if extras.authors is not None or author != t.author[slot]:
@@ -629,8 +642,9 @@ class StoryTracker:
         assert terms is not None
         ignore = self.ignore_terms
         # Interned: the same words recur across stories, so each is stored once however many count it.
-        terms.update(map(sys.intern, [token for token in tokens if len(token) > 2 and token[0] != "@"
-                                      and token not in STOPWORDS and token not in ignore]))
+        # (_count_elements is what Counter.update calls for an iterable, without its type checks.)
+        _count_elements(terms, map(sys.intern, [token for token in tokens if len(token) > 2 and token[0] != "@"
+                                                and token not in STOPWORDS and token not in ignore]))
         if len(terms) > 2 * self.max_terms:
             kept = dict(heapq.nlargest(self.max_terms, terms.items(), key=itemgetter(1)))
             terms.clear()
@@ -728,18 +742,16 @@ class StoryTracker:
         t = self._table
         text = str(record["text"])[:self.max_text_chars]
         authors = sorted(int(a) for a in record["authors"])
+        top_posts = tuple(_top_post_from_state(top, text) for top in record["top_posts"])
+        first = top_posts[0] if top_posts else TopPost(str(record["id"]), "", 0, 0, text, None)
         slot = t.add(str(record["id"]), text, float(record["first_seen"]), int(record["bucket"]),
-                     authors[0] if authors else 0)
+                     authors[0] if authors else 0, float(record["negativity"]), False, first.post_id,
+                     first.author_handle, first.url, _as_count(first.reshares), _as_count(first.followers))
         t.last_seen[slot] = float(record["last_seen"])
         t.posts[slot] = int(record["posts"])
         t.complaints[slot] = int(record["complaints"])
-        t.negativity[slot] = float(record["negativity"])
-        t.reach[slot] = min(_as_count(record["reach"]), _MAX_COUNT)
+        t.reach[slot] = _as_count(record["reach"])
         t.recent[slot], t.previous[slot], t.older[slot] = (int(c) for c in record["counts"])
-        top_posts = tuple(_top_post_from_state(top, text) for top in record["top_posts"])
-        if top_posts:
-            first = top_posts[0]
-            t.set_first_post(slot, first.post_id, first.author_handle, first.url, first.reshares, first.followers)
         overflow = bool(record["authors_overflow"]) or len(authors) > self.max_authors
         if len(top_posts) > 1 or len(authors) > 1 or record["terms"] is not None or record["aliases"] \
                 or t.posts[slot] > 1:

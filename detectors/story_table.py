@@ -88,7 +88,8 @@ class StoryTable:
     max_rows
         Rows never allocated beyond this (the tracker's ``max_stories``).
 
-    Columns, indexed by slot (a story's first post fills the ``first_*`` ones):
+    Columns, indexed by slot (a story's first post fills the ``first_*`` ones, and
+    :meth:`add` counts it):
 
     - ``ids``, ``texts``: story id and representative text;
     - ``first_seen``, ``last_seen`` (event time), ``negativity`` (sum over posts),
@@ -141,20 +142,34 @@ class StoryTable:
         """Rows allocated (live stories plus free slots)."""
         return len(self.ids)
 
-    def add(self, story_id: str, text: str, created_at: float, bucket: int, author: int) -> int:
-        """A new row for a story with no post counted yet, as the most recently updated; its slot."""
+    def add(self, story_id: str, text: str, created_at: float, bucket: int, author: int, negativity: float,
+            complaint: bool, post_id: str, handle: str, url: str | None, reshares: int, followers: int) -> int:
+        """A new row for a story with its first post counted, as the most recently updated; its slot.
+
+        ``author``, ``negativity``, ``complaint`` and the rest are the first
+        post's. A count that does not fit a 64-bit column (or is not an int)
+        raises ``OverflowError`` or ``TypeError`` before anything is added.
+        """
         if not self._free:
             self._grow()
-        slot = self._free.pop()
+        slot = self._free[-1]
+        self.reach[slot] = self.first_followers[slot] = followers  # may raise: nothing is taken yet
+        self.first_reshares[slot] = reshares
+        self._free.pop()
         self.slot_of[story_id] = slot
         self.ids[slot] = story_id
         self.texts[slot] = text
         self.first_seen[slot] = self.last_seen[slot] = created_at
-        self.negativity[slot] = 0.0
-        self.reach[slot] = self.posts[slot] = self.complaints[slot] = 0
+        self.negativity[slot] = negativity
+        self.posts[slot] = 1
+        self.complaints[slot] = 1 if complaint else 0
         self.bucket[slot] = bucket
-        self.recent[slot] = self.previous[slot] = self.older[slot] = 0
+        self.recent[slot] = 1
+        self.previous[slot] = self.older[slot] = 0
         self.author[slot] = author
+        self.first_post_ids[slot] = post_id
+        self.first_handles[slot] = handle
+        self.first_urls[slot] = url
         self._link_newest(slot)
         return slot
 
@@ -170,14 +185,6 @@ class StoryTable:
         width = self.bands
         self.band_keys[slot * width:(slot + 1) * width] = self._no_keys
         self._free.append(_SLOT_NUMBERS[slot])
-
-    def set_first_post(self, slot: int, post_id: str, handle: str, url: str | None, reshares: int,
-                       followers: int) -> None:
-        self.first_post_ids[slot] = post_id
-        self.first_handles[slot] = handle
-        self.first_urls[slot] = url
-        self.first_reshares[slot] = reshares
-        self.first_followers[slot] = followers
 
     def first_post(self, slot: int) -> TopPost:
         """The story's first post as a quote."""

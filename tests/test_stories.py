@@ -482,3 +482,32 @@ def test_band_keys_do_not_depend_on_the_process_hash_seed():
 @given(st.lists(st.integers(0, (1 << 30) - 1), max_size=8))
 def test_band_keys_pack_into_one_int_and_come_back(keys):
     assert unpack_keys(pack_keys(tuple(keys))) == tuple(keys)
+
+
+def test_a_story_in_a_reused_row_starts_clean():
+    """Rows of dropped stories are reused: nothing of the old story (counts, quotes, aliases, terms) leaks."""
+    tracker = StoryTracker(max_stories=1)
+    tracker.update(make_post("old", COMPLAINT, followers=500, reshares=9), 0.9)
+    tracker.update(make_post("old-reply", "this happened to me too, lost bag in Denver", T0 + 1,
+                             reply_to="old", followers=70), 0.9)
+    fresh = tracker.update(make_post("new-reply", UNRELATED, T0 + 2, reply_to="unknown-parent", followers=3), 0.1)
+    assert tracker.story_id_of("old") is None and tracker.story_id_of("old-reply") is None
+    assert fresh.story_id == "unknown-parent"  # a reply whose parent is unknown names its story after it
+    assert (fresh.posts, fresh.reach, fresh.unique_authors, fresh.negative_share) == (1, 3, 1, 0.0)
+    assert fresh.term_counts == ()
+    assert [(p.post_id, p.author_handle, p.text, p.reshares) for p in fresh.top_posts] == [
+        ("new-reply", "author-new-reply", UNRELATED, 0)]
+    grown = tracker.update(make_post("new-reply-2", "so true", T0 + 3, reply_to="new-reply"), 0.1)
+    assert grown.story_id == "unknown-parent" and grown.posts == 2
+    assert grown.top_posts[0].post_id in {"new-reply", "new-reply-2"}
+    assert {p.post_id for p in grown.top_posts} == {"new-reply", "new-reply-2"}
+    assert tracker.story_id_of("new-reply") == "unknown-parent"
+
+
+def test_counts_beyond_64_bits_saturate_instead_of_failing():
+    tracker = StoryTracker()
+    huge = make_post("big", COMPLAINT, followers=2**70)
+    snapshot = tracker.update(huge, 0.9)
+    assert snapshot.reach == 2**63 - 1
+    assert tracker.update(make_post("rt", "RT", T0 + 1, reshare_of="big", followers=2**70), 0.9).reach == 2**63 - 1
+    assert StoryTracker.from_state(tracker.to_state()).snapshot("big", T0 + 2).reach == 2**63 - 1  # type: ignore[union-attr]
