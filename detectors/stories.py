@@ -38,6 +38,9 @@ recently updated one, and stories idle for more than ``idle_seconds`` (event
 time) are dropped as the stream's clock moves on. Everything a story holds is
 bounded by the hyper-parameters, and the whole state round-trips through JSON
 types (the LSH index is rebuilt from the stories' texts, so it is not stored).
+The stories live in columns (:mod:`detectors.story_table`), because a worker
+holds up to a million of them and most have a single post: about 700 bytes
+for such a story instead of about 1,300 as an object.
 
 Time comes only from the posts' ``created_at``: the tracker's clock is the
 latest timestamp seen, and posts that arrive late still count (in the velocity
@@ -619,22 +622,27 @@ class StoryTracker:
                 authors.add(author)
                 return
             extras.authors_overflow = True
-            extras.authors_cutoff = max(authors)
-        if author < extras.authors_cutoff:
+            extras.authors_heap = _largest_first(authors)
+        heap = extras.authors_heap
+        assert heap is not None
+        cutoff = -heap[0]
+        if author < cutoff:
             authors.add(author)
             if len(authors) > self.max_authors:
-                authors.discard(extras.authors_cutoff)
-            extras.authors_cutoff = max(authors)
+                authors.discard(cutoff)
+                heapq.heapreplace(heap, -author)
+            else:
+                heapq.heappush(heap, -author)
 
     def _unique_authors(self, slot: int) -> tuple[int, bool]:
         """(count, exact): exact until an author was left out, then the KMV estimate."""
         extras = self._table.extras[slot]
         if extras is None or extras.authors is None:
             return 1, True
-        authors = extras.authors
-        if not extras.authors_overflow or extras.authors_cutoff < 0:
+        authors, heap = extras.authors, extras.authors_heap
+        if not extras.authors_overflow or not heap:
             return len(authors), True
-        estimate = (len(authors) - 1) * _HASH_SPACE / (extras.authors_cutoff + 1)
+        estimate = (len(authors) - 1) * _HASH_SPACE / (-heap[0] + 1)
         return max(len(authors), round(estimate)), False
 
     def _count_terms(self, extras: StoryExtras, tokens: list[str]) -> None:
@@ -761,7 +769,7 @@ class StoryTracker:
                 extras.authors = set(authors[:self.max_authors])
                 extras.authors_overflow = overflow
                 if overflow:
-                    extras.authors_cutoff = max(extras.authors)
+                    extras.authors_heap = _largest_first(extras.authors)
             if record["terms"] is not None:
                 counts = ((str(term), int(count)) for term, count in record["terms"].items())
                 extras.terms = Counter(dict(heapq.nlargest(2 * self.max_terms, counts, key=itemgetter(1))))
@@ -774,6 +782,13 @@ class StoryTracker:
             if keys:
                 t.set_keys(slot, keys)
                 self._index.add(keys, slot)
+
+
+def _largest_first(hashes: set[int]) -> list[int]:
+    """The hashes negated, as a heap: the largest hash is ``-heap[0]``."""
+    heap = [-value for value in hashes]
+    heapq.heapify(heap)
+    return heap
 
 
 #: Counts are saturated here (the largest a 64-bit column holds).

@@ -64,13 +64,15 @@ class TopPost(NamedTuple):
 class StoryExtras:
     """What a story holds once it has more than one post (or an alias): all bounded by the tracker."""
 
-    __slots__ = ("aliases", "authors", "authors_cutoff", "authors_overflow", "terms", "top_posts")
+    __slots__ = ("aliases", "authors", "authors_heap", "authors_overflow", "terms", "top_posts")
 
     def __init__(self, first_post: TopPost) -> None:
         # The smallest author hashes (all of them until one is left out); None while the story has one author.
         self.authors: set[int] | None = None
-        self.authors_cutoff = -1  # the largest hash kept, once some author was left out
         self.authors_overflow = False  # whether some author was left out (the count is then estimated)
+        # Once some author was left out: the kept hashes negated, as a heap, so that the largest kept
+        # one (the cutoff) is at hand when a smaller one replaces it (finding it in the set is O(n)).
+        self.authors_heap: list[int] | None = None
         self.top_posts: tuple[TopPost, ...] = (first_post,)
         self.terms: Counter[str] | None = None  # created at the second post
         self.aliases: list[str] | None = None  # post ids that lead to this story
