@@ -355,27 +355,41 @@ class StoryTracker:
         return self._snapshot(slot, max(now, self._table.last_seen[slot])) if slot is not None else None
 
     def top_stories(self, now: float, k: int = 5) -> list[StorySnapshot]:
-        """The ``k`` fastest stories at ``now``: highest velocity first, then most posts.
+        """The ``k`` fastest stories at ``now``: highest velocity first, then most posts, then newest.
 
         Only stories updated in the last three windows are considered (older
         ones have no velocity left); stories are visited most recently updated
         first and the visit stops at the first inactive one, so this costs the
         number of active stories, not of live ones. (A story whose latest post
         arrived more than three windows late can hide behind it and be missed.)
+        A story whose posts in its last two windows could not make it faster
+        than the ``k``-th fastest so far is passed over without working out its
+        rates: in a busy brand most active stories have one post.
         """
+        if k < 1:
+            return []
         horizon = now - 3 * self.window_seconds
+        per_minute = 60.0 / self.window_seconds
         t = self._table
-        active = []
-        for slot in t.newest_first():
-            last_seen = t.last_seen[slot]
-            if last_seen < horizon:
+        last_seen, recent, previous = t.last_seen, t.recent, t.previous
+        fastest: list[tuple[float, int, int, int]] = []  # a min-heap of (velocity, posts, -visit, slot)
+        for visit, slot in enumerate(t.newest_first()):
+            seen = last_seen[slot]
+            if seen < horizon:
                 break
-            velocity = self._rates(t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot],
-                                   max(now, last_seen))[0]
+            # The sliding window's count never exceeds the posts of the story's latest two windows.
+            if len(fastest) == k and (recent[slot] + previous[slot]) * per_minute < fastest[0][0]:
+                continue
+            velocity = self._rates(t.bucket[slot], recent[slot], previous[slot], t.older[slot],
+                                   now if now > seen else seen)[0]
             if velocity > 0:
-                active.append((velocity, t.posts[slot], slot))
-        fastest = heapq.nlargest(k, active, key=itemgetter(0, 1))
-        return [self._snapshot(slot, max(now, t.last_seen[slot])) for _, _, slot in fastest]
+                entry = (velocity, t.posts[slot], -visit, slot)
+                if len(fastest) < k:
+                    heapq.heappush(fastest, entry)
+                elif entry > fastest[0]:
+                    heapq.heapreplace(fastest, entry)
+        fastest.sort(reverse=True)
+        return [self._snapshot(slot, max(now, last_seen[slot])) for _, _, _, slot in fastest]
 
     def expire(self, now: float) -> list[str]:
         """Drop the stories idle for more than ``idle_seconds`` at ``now``; return their ids.
