@@ -511,3 +511,40 @@ def test_counts_beyond_64_bits_saturate_instead_of_failing():
     assert snapshot.reach == 2**63 - 1
     assert tracker.update(make_post("rt", "RT", T0 + 1, reshare_of="big", followers=2**70), 0.9).reach == 2**63 - 1
     assert StoryTracker.from_state(tracker.to_state()).snapshot("big", T0 + 2).reach == 2**63 - 1  # type: ignore[union-attr]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.booleans(), st.integers(0, 1500)), min_size=1, max_size=150),
+       st.integers(0, 1200), st.integers(1, 6))
+def test_top_stories_are_the_fastest_of_all_live_stories(events, later, k):
+    """The pruned scan returns what sorting every live story's snapshot would (ties: most recently updated).
+
+    Posts come in time order here: a post more than three windows late can hide
+    stories behind it, as ``top_stories`` documents.
+    """
+    tracker = StoryTracker(window_seconds=300)
+    for n, (target, reshare, dt) in enumerate(sorted(events, key=lambda event: event[2])):
+        parent = f"p{target}" if reshare else None
+        tracker.learn(make_post(f"p{n}", f"unrelated words number {n} here", T0 + dt, reshare_of=parent), 0.5,
+                      False)
+    now = tracker.clock + later
+    horizon = now - 3 * tracker.window_seconds
+    newest_first = [record["id"] for record in reversed(tracker.to_state()["stories"])]
+    snapshots = [tracker.snapshot(story_id, now) for story_id in newest_first]
+    active = [s for s in snapshots if s is not None and s.last_seen >= horizon and s.velocity > 0]
+    expected = sorted(active, key=lambda s: (s.velocity, s.posts), reverse=True)[:k]
+    assert tracker.top_stories(now, k) == expected
+
+
+def test_a_story_fast_in_its_previous_window_is_not_passed_over():
+    """The scan's bound counts a story's previous window too: most of its sliding-window posts may be there."""
+    tracker = StoryTracker(window_seconds=300)
+    tracker.learn(make_post("a", COMPLAINT, T0 + 10), 0.9, True)
+    for i in range(4):
+        tracker.learn(make_post(f"a{i}", "RT", T0 + 20 + i, reshare_of="a"), 0.9, True)
+    tracker.learn(make_post("a-late", "RT", T0 + 310, reshare_of="a"), 0.9, True)  # 1 post in the current window
+    tracker.learn(make_post("b", UNRELATED, T0 + 320), 0.1, False)
+    tracker.learn(make_post("b1", "RT", T0 + 330, reshare_of="b"), 0.1, False)  # 2, updated after "a"
+    top = tracker.top_stories(T0 + 330, k=1)
+    assert [s.story_id for s in top] == ["a"]
+    assert top[0].velocity == pytest.approx((1 + 5 * 0.9) / 5)  # posts per minute in the sliding window
