@@ -130,8 +130,8 @@ class StoryTable:
         self.first_followers = array("q")
         self.band_keys = array("I")
         self._no_keys = array("I", [NO_KEY]) * bands
-        self._newer = array("i")  # the next more recently updated slot
-        self._older = array("i")  # the next less recently updated slot
+        self._link_newer = array("i")  # the next more recently updated slot
+        self._link_older = array("i")  # the next less recently updated slot
         self._oldest = _NONE
         self._newest = _NONE
         self._free: list[int] = []
@@ -214,38 +214,38 @@ class StoryTable:
 
     def oldest_first(self) -> Iterator[int]:
         """Slots from the least to the most recently updated story (do not add or remove meanwhile)."""
-        slot, newer = self._oldest, self._newer
+        slot, newer = self._oldest, self._link_newer
         while slot != _NONE:
             yield slot
             slot = newer[slot]
 
     def newest_first(self) -> Iterator[int]:
         """Slots from the most to the least recently updated story (do not add or remove meanwhile)."""
-        slot, older = self._newest, self._older
+        slot, older = self._newest, self._link_older
         while slot != _NONE:
             yield slot
             slot = older[slot]
 
     def _link_newest(self, slot: int) -> None:
         newest = self._newest
-        self._older[slot] = newest
-        self._newer[slot] = _NONE
+        self._link_older[slot] = newest
+        self._link_newer[slot] = _NONE
         if newest == _NONE:
             self._oldest = slot
         else:
-            self._newer[newest] = slot
+            self._link_newer[newest] = slot
         self._newest = slot
 
     def _unlink(self, slot: int) -> None:
-        older, newer = self._older[slot], self._newer[slot]
+        older, newer = self._link_older[slot], self._link_newer[slot]
         if older == _NONE:
             self._oldest = newer
         else:
-            self._newer[older] = newer
+            self._link_newer[older] = newer
         if newer == _NONE:
             self._newest = older
         else:
-            self._older[newer] = older
+            self._link_older[newer] = older
 
     def _grow(self) -> None:
         """Add free rows: half the current capacity (at least a few), like a list grows, up to ``max_rows``."""
@@ -261,6 +261,6 @@ class StoryTable:
                        self.older, self.author, self.first_reshares, self.first_followers):
             column.extend(array("q", [0]) * extra)
         self.band_keys.extend(array("I", [NO_KEY]) * (extra * self.bands))
-        self._newer.extend(array("i", [_NONE]) * extra)
-        self._older.extend(array("i", [_NONE]) * extra)
+        self._link_newer.extend(array("i", [_NONE]) * extra)
+        self._link_older.extend(array("i", [_NONE]) * extra)
         self._free.extend(reversed(_slot_numbers(start, start + extra)))
