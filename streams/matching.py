@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from itertools import filterfalse
 
 from streams.config import Brand
 
@@ -27,7 +28,9 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    if decomposed.isascii():  # only compatibility forms (full-width letters, ligatures): no marks to strip
+        return decomposed.lower()
+    return "".join(filterfalse(unicodedata.combining, decomposed)).casefold()  # filterfalse: no Python loop
 
 
 _SPACES = re.compile(r"\s+")
