@@ -94,7 +94,7 @@ def shingle_hashes(tokens: list[str]) -> list[int]:
     encoded = list(map(str.encode, tokens))
     if len(encoded) <= 1:
         return [zlib.crc32(encoded[0])] if encoded else []
-    return list(map(zlib.crc32, encoded[1:], map(zlib.crc32, encoded[:-1])))
+    return list(map(zlib.crc32, encoded[1:], map(zlib.crc32, encoded)))  # map stops with the shorter
 
 
 def pack_keys(keys: tuple[int, ...]) -> int:
@@ -150,6 +150,7 @@ class NearDuplicateIndex:
         self.rows = rows
         self.min_tokens = min_tokens
         self._bins = bands * rows
+        self._rows_of_bands = [slice(row, None, rows) for row in range(rows)]
         power = self._bins.bit_length() - 1
         self._bin_shift = 32 - power if self._bins == 1 << power and power > 0 else 0
         self._empty_band_keys = frozenset(hash((band, *[_EMPTY] * rows)) & _KEY_MASK for band in range(bands))
@@ -184,12 +185,11 @@ class NearDuplicateIndex:
                 at = value * size >> 32  # the bin: which k-th of the 32-bit hash space
                 if value < bins[at]:
                     bins[at] = value
-        rows = self.rows
         # Band b holds bins b*rows ... b*rows + rows - 1, so bins[r::rows] is row r of every band.
         # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
         # A band whose bins are all empty has a known key; it is left out.
         empty = self._empty_band_keys
-        return tuple([key for band in zip(range(self.bands), *[bins[row::rows] for row in range(rows)], strict=True)
+        return tuple([key for band in zip(range(self.bands), *map(bins.__getitem__, self._rows_of_bands))
                       if (key := hash(band) & _KEY_MASK) not in empty])
 
     def get(self, key: int) -> int | None:
