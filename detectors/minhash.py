@@ -189,7 +189,7 @@ class NearDuplicateIndex:
         # hash() of a tuple of ints is the same in every process (only str and bytes hashes are salted).
         # A band whose bins are all empty has a known key; it is left out.
         empty = self._empty_band_keys
-        return tuple([key for band in zip(range(self.bands), *map(bins.__getitem__, self._rows_of_bands))
+        return tuple([key for band in zip(range(self.bands), *map(bins.__getitem__, self._rows_of_bands), strict=True)
                       if (key := hash(band) & _KEY_MASK) not in empty])
 
     def get(self, key: int) -> int | None:

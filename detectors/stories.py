@@ -281,6 +281,8 @@ class StoryTracker:
         self._index = NearDuplicateIndex(bands=bands, rows=rows, min_tokens=min_tokens)  # band key -> slot
         self._table = StoryTable(bands=bands, max_rows=max_stories)
         self._aliases: dict[str, str] = {}  # post id -> story id
+        # The slots of stories with more than one post, least recently updated first (for top_stories).
+        self._grown: dict[int, None] = {}
         self._clock = -math.inf  # latest created_at seen
         self._expiry_due = -math.inf  # when the oldest story will be idle too long (check then, not per post)
 
@@ -362,18 +364,30 @@ class StoryTracker:
         first and the visit stops at the first inactive one, so this costs the
         number of active stories, not of live ones. (A story whose latest post
         arrived more than three windows late can hide behind it and be missed.)
-        A story whose posts in its last two windows could not make it faster
-        than the ``k``-th fastest so far is passed over without working out its
-        rates: in a busy brand most active stories have one post.
+
+        In a busy brand most active stories have a single post, and a single
+        post makes at most one post per window: stories with more posts are
+        visited first, and the rest only when fewer than ``k`` of those are
+        faster than that. A story whose posts in its last two windows could not
+        make it faster than the ``k``-th fastest so far is passed over without
+        working out its rates.
         """
         if k < 1:
             return []
+        fastest = self._fastest(reversed(self._grown), now, k)
+        if len(fastest) < k or fastest[0][0] <= 60.0 / self.window_seconds:
+            fastest = self._fastest(self._table.newest_first(), now, k)
+        fastest.sort(reverse=True)
+        return [self._snapshot(slot, max(now, self._table.last_seen[slot])) for _, _, _, slot in fastest]
+
+    def _fastest(self, newest_first: Iterable[int], now: float, k: int) -> list[tuple[float, int, int, int]]:
+        """A min-heap of the ``k`` fastest stories as (velocity, posts, -visit, slot), visiting newest first."""
         horizon = now - 3 * self.window_seconds
         per_minute = 60.0 / self.window_seconds
         t = self._table
         last_seen, recent, previous = t.last_seen, t.recent, t.previous
-        fastest: list[tuple[float, int, int, int]] = []  # a min-heap of (velocity, posts, -visit, slot)
-        for visit, slot in enumerate(t.newest_first()):
+        fastest: list[tuple[float, int, int, int]] = []
+        for visit, slot in enumerate(newest_first):
             seen = last_seen[slot]
             if seen < horizon:
                 break
@@ -388,8 +402,7 @@ class StoryTracker:
                     heapq.heappush(fastest, entry)
                 elif entry > fastest[0]:
                     heapq.heapreplace(fastest, entry)
-        fastest.sort(reverse=True)
-        return [self._snapshot(slot, max(now, last_seen[slot])) for _, _, _, slot in fastest]
+        return fastest
 
     def expire(self, now: float) -> list[str]:
         """Drop the stories idle for more than ``idle_seconds`` at ``now``; return their ids.
@@ -542,6 +555,8 @@ class StoryTracker:
         t = self._table
         width = t.bands
         self._index.remove(t.band_keys[slot * width:(slot + 1) * width], slot)
+        if t.posts[slot] > 1:
+            del self._grown[slot]
         extras = t.extras[slot]
         if extras is not None and extras.aliases:
             story_id, aliases = t.ids[slot], self._aliases
@@ -595,11 +610,17 @@ class StoryTracker:
         else:
             t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot] = _count_in_windows(
                 t.bucket[slot], t.recent[slot], t.previous[slot], t.older[slot], post_bucket)
+        grown = self._grown
         if created_at > t.last_seen[slot]:
             t.last_seen[slot] = created_at
             t.touch(slot)
-        elif created_at < t.first_seen[slot]:
-            t.first_seen[slot] = created_at
+            grown.pop(slot, None)
+            grown[slot] = None
+        else:
+            if created_at < t.first_seen[slot]:
+                t.first_seen[slot] = created_at
+            if posts == 2:
+                grown[slot] = None
 
         reshares = post.reshares
         extras = t.extras[slot] or self._extras(slot)
@@ -774,6 +795,8 @@ class StoryTracker:
         t.complaints[slot] = int(record["complaints"])
         t.reach[slot] = _as_count(record["reach"])
         t.recent[slot], t.previous[slot], t.older[slot] = (int(c) for c in record["counts"])
+        if t.posts[slot] > 1:
+            self._grown[slot] = None
         overflow = bool(record["authors_overflow"]) or len(authors) > self.max_authors
         if len(top_posts) > 1 or len(authors) > 1 or record["terms"] is not None or record["aliases"] \
                 or t.posts[slot] > 1:

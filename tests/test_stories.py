@@ -323,6 +323,8 @@ def test_memory_stays_bounded_whatever_the_stream(events):
     assert set(tracker._aliases.values()) <= set(stories)
     assert tracker._index.items() <= set(tracker._table.slot_of.values())
     assert tracker._table.capacity <= 5
+    # top_stories' list of stories with more than one post holds exactly those.
+    assert set(tracker._grown) == {slot for slot in tracker._table.slot_of.values() if tracker._table.posts[slot] > 1}
     assert len(tracker._table._free) + len(tracker) == tracker._table.capacity
 
 
