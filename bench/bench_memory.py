@@ -61,28 +61,32 @@ def main() -> int:
     now = start + args.history_buckets * 60
     base_kib = vm_kib("VmRSS")
     began = time.perf_counter()
-    monitors = []
-    for b in range(args.brands):
+    # First every brand's monitor with its day of history and no story, then the stories: the two
+    # figures say what a brand costs and what a story costs.
+    monitors = [new_monitor(config, f"brand{b}", tracker, unpack_state(history)) for b in range(args.brands)]
+    brands_kib = vm_kib("VmRSS") - base_kib
+    for b, monitor in enumerate(monitors):
         brand = f"brand{b}"
-        monitor = new_monitor(config, brand, tracker, unpack_state(history))
         for s in range(per_brand):
             text = " ".join(rng.choices(words, k=rng.randint(8, 20)))
             monitor.add_post(Post(id=f"{brand}-{s}", platform="x", text=text, created_at=now + s * 0.5,
                                   author_id=f"u{rng.randrange(10**7)}", author_handle=f"user{s}",
                                   author_followers=rng.randrange(10_000),
                                   url=f"https://social.example/{brand}/{s}"), rng.random(), False)
-        monitors.append(monitor)
         if (b + 1) % 1000 == 0:
             print(f"  {b + 1:,} brands, {vm_kib('VmRSS') / 1024:,.0f} MiB resident, "
                   f"{time.perf_counter() - began:.0f} s", file=sys.stderr)
     live = sum(len(m.stories) for m in monitors)
     state_kib = vm_kib("VmRSS") - base_kib
+    stories_kib = state_kib - brands_kib
     # Each brand's state is packed when it is saved and sent to the changelog; the table keeps only a
     # marker for a live monitor (streams.brand_stage.LIVE), so one packed state exists at a time.
     packed_bytes = sum(len(pack_state(m.to_state())) for m in monitors)
     peak_kib = vm_kib("VmHWM")
     print(f"{args.brands:,} brands, {live:,} live stories, built in {time.perf_counter() - began:.0f} s")
-    print(f"monitors in memory: {state_kib / 1024:,.0f} MiB ({state_kib * 1024 / max(live, 1):,.0f} B per story)")
+    print(f"monitors in memory: {state_kib / 1024:,.0f} MiB: {brands_kib / 1024:,.0f} MiB before any story "
+          f"({brands_kib * 1024 / args.brands:,.0f} B per brand), {stories_kib / 1024:,.0f} MiB of stories "
+          f"({stories_kib * 1024 / max(live, 1):,.0f} B per story)")
     print(f"packed states written to the changelog (one at a time, not held): {packed_bytes / 2**20:,.0f} MiB")
     print(f"process before state: {base_kib / 1024:,.0f} MiB; peak RSS {peak_kib / 1024:,.0f} MiB "
           f"(limit 1,024 MiB: {'within' if peak_kib <= 1024 * 1024 else 'OVER'})")
