@@ -39,7 +39,7 @@ time) are dropped as the stream's clock moves on. Everything a story holds is
 bounded by the hyper-parameters, and the whole state round-trips through JSON
 types (the LSH index is rebuilt from the stories' texts, so it is not stored).
 The stories live in columns (:mod:`detectors.story_table`), because a worker
-holds up to a million of them and most have a single post: about 700 bytes
+holds up to a million of them and most have a single post: about 650 bytes
 for such a story instead of about 1,300 as an object.
 
 Time comes only from the posts' ``created_at``: the tracker's clock is the

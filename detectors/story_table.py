@@ -9,7 +9,7 @@ one-post story cost about 1,300 bytes. Here its numbers sit unboxed in
 ``array`` columns (8 bytes each), its first post is quoted from columns too,
 and what only a growing story needs (author set, top posts, term counts,
 aliases) lives in a :class:`StoryExtras` created at its second post. That is
-about 600 bytes for a one-post story, most of it the texts themselves
+about 650 bytes for a one-post story, most of it the texts themselves
 (``bench/bench_memory.py``).
 
 Rows are reused: a dropped story's slot goes on a free list, and the columns
