@@ -279,7 +279,8 @@ class StoryTracker:
         self.complaint_threshold = float(complaint_threshold)
         self.ignore_terms = frozenset(token for term in ignore_terms for token in tokenize(term))
         self._index = NearDuplicateIndex(bands=bands, rows=rows, min_tokens=min_tokens)  # band key -> slot
-        self._table = StoryTable(bands=bands, max_rows=max_stories)
+        # One row beyond max_stories: a post too late to start a story is counted in a row dropped at once.
+        self._table = StoryTable(bands=bands, max_rows=max_stories + 1)
         self._aliases: dict[str, str] = {}  # post id -> story id
         # The slots of stories with more than one post, least recently updated first (for top_stories).
         self._grown: dict[int, None] = {}
@@ -506,8 +507,9 @@ class StoryTracker:
         slot, key, band_keys, tokens = self._route(post)
         if slot is None:
             if created_at < self._clock - self.idle_seconds:
-                # Too late to start a story that would already have expired: count it, keep nothing.
-                slot = self._create(key, post, negativity, complaint, created_at, None)
+                # Too late to start a story that would already have expired: count it, keep nothing
+                # (and evict nothing for it).
+                slot = self._create(key, post, negativity, complaint, created_at, None, kept=False)
                 snapshot = self._snapshot(slot, self._clock) if figures else None
                 self._drop(slot)
                 return snapshot
@@ -526,10 +528,12 @@ class StoryTracker:
         return self._snapshot(slot, self._clock if self._clock > last_seen else last_seen)
 
     def _create(self, story_id: str, post: PostLike, negativity: float, complaint: bool, created_at: float,
-                band_keys: tuple[int, ...] | None) -> int:
-        """A new story with ``post`` counted in it."""
+                band_keys: tuple[int, ...] | None, kept: bool = True) -> int:
+        """A new story with ``post`` counted in it (one the caller drops at once when not ``kept``)."""
         t = self._table
-        if not t.slot_of:
+        if not kept:
+            pass  # it may take the row beyond max_stories, and the caller drops it at once
+        elif not t.slot_of:
             self._expiry_due = created_at + self.idle_seconds
         elif len(t) >= self.max_stories:
             oldest = t.oldest()

@@ -284,6 +284,16 @@ def test_a_post_too_late_to_start_a_story_is_counted_but_not_kept():
     assert tracker.update(make_post("late", "RT", T0, reshare_of="now"), 0.9).posts == 2
 
 
+def test_a_post_too_late_to_start_a_story_evicts_nothing():
+    tracker = StoryTracker(idle_seconds=600, max_stories=2)
+    tracker.learn(make_post("a", COMPLAINT, T0 + 10_000), 0.9, True)
+    tracker.learn(make_post("b", UNRELATED, T0 + 10_001), 0.1, False)
+    assert tracker.update(make_post("old", "something else entirely happened today", T0), 0.1).posts == 1
+    assert {tracker.story_id_of("a"), tracker.story_id_of("b")} == {"a", "b"}
+    assert tracker.story_id_of("old") is None
+    assert len(tracker) == 2
+
+
 def test_max_stories_evicts_the_least_recently_updated():
     tracker = StoryTracker(max_stories=3)
     for i, text in enumerate(["alpha beta gamma delta", "one two three four five",
@@ -322,7 +332,7 @@ def test_memory_stays_bounded_whatever_the_stream(events):
     # Every alias and index entry leads to a live story, and no slot is both live and free.
     assert set(tracker._aliases.values()) <= set(stories)
     assert tracker._index.items() <= set(tracker._table.slot_of.values())
-    assert tracker._table.capacity <= 5
+    assert tracker._table.capacity <= 5 + 1  # one row for a post too late to start a story
     # top_stories' list of stories with more than one post holds exactly those.
     assert set(tracker._grown) == {slot for slot in tracker._table.slot_of.values() if tracker._table.posts[slot] > 1}
     assert len(tracker._table._free) + len(tracker) == tracker._table.capacity
