@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,8 +152,17 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
+def _py_spy() -> str:
+    """py-spy from this virtualenv (the ``bench`` extra), else from PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("--profile needs py-spy: pip install -e '.[bench]' (make install does)")
+    return found
+
+
 def _start_profiler(pid: int, out: str) -> subprocess.Popen:
-    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", out,
+    return subprocess.Popen([_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--output", out,
                              "--rate", "50", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -246,8 +256,10 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=30.0, help="length of the latency run (0: skip)")
     parser.add_argument("--bootstrap", help="use this broker instead of starting the local one")
     parser.add_argument("--profile", metavar="OUT.txt",
-                        help="record the worker of (b) with py-spy (pip install py-spy) into a collapsed-stack file")
+                        help="record the worker of (b) with py-spy (the bench extra) into a collapsed-stack file")
     args = parser.parse_args()
+    if args.profile:
+        _py_spy()  # fail now rather than after producing the posts
 
     with tempfile.TemporaryDirectory(prefix="cw-bench-") as tmp_name:
         tmp = Path(tmp_name)
