@@ -327,3 +327,25 @@ def test_cli_trains_a_scaled_model_on_request(tmp_path):
         model = tmp_path / f"model{len(flags)}.joblib"
         assert cli(["train-negativity", str(labelled), "-o", str(model), *flags]) == 0
         assert (load_scorer(str(model)).feature_scale is not None) == scaled
+
+
+def test_eval_script_compares_with_the_reference_in_the_same_folds(tmp_path, capsys):
+    # The developer tool behind the README's table: per-seed F1 of ours and of the reference, the gap,
+    # threshold-free ranking and the flag-everything F1 of each general set.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_negativity", ROOT / "scripts" / "eval_negativity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    airline = tmp_path / "airline.csv"
+    with airline.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "airline_sentiment"])
+        writer.writerows((text, label) for text, label in TRAIN * 4)
+    assert module.main(["--airline", str(airline), "--folds", "2", "--seeds", "2", "--reference",
+                        "--general-csv", str(tmp_path / "absent.csv")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("reference, same folds, seed") == 2
+    gap = next(line for line in out.splitlines() if "linear minus reference" in line)
+    assert len(gap.split("per seed")[1].split("(mean")[0].split()) == 2
+    assert "ROC AUC" in out and "flagging every post: F1" in out
