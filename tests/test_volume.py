@@ -356,3 +356,21 @@ def test_the_spread_remembers_about_a_week():
     calm_spread = 0.5  # Poisson noise on the Anscombe scale
     retained = (detector._spread() - calm_spread) / (noisy_spread - calm_spread)
     assert retained > 0.55
+
+
+def test_a_burst_recurring_at_one_hour_is_learnt_as_seasonality_more_slowly_than_a_level():
+    # Half an hour a day at three times the usual volume: the hour-of-day profile learns it under a
+    # tighter clip (profile_clip_z) than the level's, so a week later less of it is expected there.
+    rng = np.random.default_rng(3)
+    days = 8
+    minute_of_day = np.arange(int(days * DAY / MINUTE)) % int(DAY / MINUTE)
+    burst = (minute_of_day >= 600) & (minute_of_day < 630)
+    counts = rng.poisson(np.where(burst, 60.0, 20.0))
+    expected_in_burst = {}
+    for clip in (1.7, 2.5):
+        detector = VolumeDetector(profile_clip_z=clip)
+        results = feed(detector, counts)
+        last_burst = [r for r, b in zip(results[-int(DAY / MINUTE):], burst[-int(DAY / MINUTE):], strict=True) if b]
+        expected_in_burst[clip] = float(np.mean([r.expected for r in last_burst]))
+    assert VolumeDetector().profile_clip_z == 1.7
+    assert 20.0 < expected_in_burst[1.7] < expected_in_burst[2.5] * 0.95, expected_in_burst
