@@ -45,9 +45,9 @@ from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from streams import metrics
-from streams.alerting import BufferedTableStore, build_deliverer
+from streams.alerting import DurableTableStore, build_deliverer
 from streams.backtest import tracker_from
-from streams.brand_stage import BrandStage, write_table
+from streams.brand_stage import BrandStage
 from streams.config import Config
 from streams.ingest import BrandPost, DeadLetter, Ingestor
 from streams.matching import BrandMatcher
@@ -109,7 +109,7 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
     known = frozenset(config.brand_names)
     dlq_name, by_brand_name = dlq.get_topic_name(), by_brand.get_topic_name()
     brand_stage = BrandStage(config, counts, monitor_states, tracker_from(config))
-    cursor_store, slack_store = BufferedTableStore(cursors), BufferedTableStore(slack_messages)
+    cursor_store, slack_store = DurableTableStore(cursors), DurableTableStore(slack_messages)
     ingest_watermark = PartitionWatermark()
     source = f"{socket.gethostname()}:{os.getpid()}"  # this worker, as a source of watermarks
     ingestor = Ingestor(BrandMatcher(config.brands), config.brand_names, scorer,
@@ -165,11 +165,9 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
         loop = asyncio.get_running_loop()
         async for event in stream.events():
             if deliverer is not None:
+                for store in (cursor_store, slack_store):
+                    store.bind(loop, event.message.partition)
                 await loop.run_in_executor(None, deliverer.deliver, orjson.loads(event.value))
-            partition = event.message.partition
-            for table, store in ((cursors, cursor_store), (slack_messages, slack_store)):
-                for key, value in store.drain().items():
-                    write_table(table, partition, key, value)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
