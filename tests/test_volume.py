@@ -126,6 +126,26 @@ def test_a_lasting_level_change_is_absorbed_eventually():
     assert last_day[-1].expected == pytest.approx(30, rel=0.2)
 
 
+def test_a_slow_drift_is_followed_without_alerts():
+    # A brand whose audience grows 1% an hour (×4 in six days, on a daily cycle) is not a crisis:
+    # the level keeps up with it, so that nothing alerts. There is no trend term, so expected lags
+    # the rate by about a day's growth (0.79 of it at the end here), which the spread absorbs.
+    rng = np.random.default_rng(12)
+    days = 6
+    t = np.arange(int(days * DAY / MINUTE)) * MINUTE
+    rate = 10.0 * 1.01 ** (t / HOUR) * (1 + 0.5 * np.sin(2 * np.pi * t / DAY))
+    results = feed(VolumeDetector(), rng.poisson(rate))
+    after_warm_up = results[int(DAY / MINUTE):]
+    assert sum(r.alert for r in after_warm_up) == 0
+    last_hour = slice(-60, None)
+    lag = np.mean([r.expected for r in results[last_hour]]) / np.mean(rate[last_hour])
+    assert 0.7 < lag < 1.05
+    # and the same detector still sees a real spike on top of the drift
+    spike = VolumeDetector()
+    feed(spike, rng.poisson(rate))
+    assert spike.update(float(t[-1] + MINUTE), 6 * rate[-1]).alert
+
+
 def test_huge_bursts_score_higher_than_big_ones_without_overflow():
     rng = np.random.default_rng(9)
     detector = VolumeDetector()
