@@ -286,6 +286,15 @@ class VolumeResult:
     alert: bool
     return_period_hours: float
 
+    @property
+    def raises_alert(self) -> bool:
+        """An alert starts here: the bucket alerts *and* scores, i.e. it is the event's first
+        alert-level bucket (or a rarer one within the refractory period), not its continuation.
+
+        This is when a pager would go off; ``alert`` then stays up for the rest of the event.
+        """
+        return self.alert and self.score >= ALERT_SCORE
+
 
 class VolumeDetector:
     """Seasonal, robust, count-aware anomaly detector for one brand's per-bucket volume.

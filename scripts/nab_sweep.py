@@ -54,7 +54,7 @@ def run_one(job: tuple[Path, dict]) -> tuple[str, list[str], list[float], list[f
     for timestamp, value in zip(timestamps, values, strict=True):
         result = detector.update(parse_timestamp(timestamp).timestamp(), value)
         scores.append(result.score)
-        alerts.append(float(result.alert))
+        alerts.append(float(result.raises_alert))
     return path.name, timestamps, scores, alerts
 
 

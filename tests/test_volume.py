@@ -245,6 +245,7 @@ def test_the_score_rises_once_per_incident_while_the_alert_lasts():
     assert all(r.alert for r in incident), "every bucket of the incident is rare"
     assert incident[0].score > 0.5
     assert all(r.score == 0.0 for r in incident[1:]), "buckets no rarer than the first do not score again"
+    assert [r.raises_alert for r in incident] == [True] + [False] * 29, "one incident raises one alert"
     # The same burst again three hours later is an aftershock within the refractory period: it
     # neither scores nor alerts, though it is as rare as the first ...
     again = detector.update(t + 3 * HOUR, 60.0)
@@ -254,6 +255,7 @@ def test_the_score_rises_once_per_incident_while_the_alert_lasts():
     bigger = feed(detector, [200.0, 150.0, 120.0], start=t + 3 * HOUR + MINUTE)
     assert bigger[0].score > incident[0].score
     assert all(r.alert for r in bigger) and [r.score for r in bigger[1:]] == [0.0, 0.0]
+    assert [r.raises_alert for r in bigger] == [True, False, False]
     # ... and once the refractory period is over, a burst like the first scores again.
     feed(detector, [10.0] * int(25 * HOUR / MINUTE), start=t + 4 * HOUR)
     later = detector.update(t + 29 * HOUR, 60.0)
