@@ -80,7 +80,7 @@ class Tunable:
 TUNABLES: dict[str, Tunable] = {t.name: t for t in (
     Tunable("volume", "alert_return_period_hours",
             "a volume bucket is anomalous when rarer than once in this many hours, for this brand",
-            "higher", (6, 24, 72, 168, 336, 720, 2160)),
+            "higher", (6, 24, 72, 168, 288, 720, 2160)),
     Tunable("volume", "min_alert_count", "no volume alert for a bucket with fewer posts than this",
             "higher", (1, 3, 5, 10, 20, 50)),
     Tunable("shift", "alert_z", "evidence (about standard deviations) for a negativity-shift alert",
