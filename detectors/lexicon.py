@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -45,8 +45,9 @@ _BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _BASE_INVERSE = pow(_BASE, -1, 1 << 64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads the hash over the top bits
 _BIGRAM_MULTIPLIER = np.uint64(0xC2B2AE3D27D4EB4F)
-#: Salts keep a word, a word bigram and a character n-gram with equal bytes in different columns.
-_SALT_WORD, _SALT_BIGRAM, _SALT_CHAR = (np.uint64(s) for s in (0x51ED27, 0xB16A3, 0xC4A77))
+#: Salts keep a word, a word bigram, an @mentioned handle and a character n-gram with equal bytes in
+#: different columns.
+_SALT_WORD, _SALT_BIGRAM, _SALT_CHAR, _SALT_MENTION = (np.uint64(s) for s in (0x51ED27, 0xB16A3, 0xC4A77, 0x3E4710))
 
 _URL = re.compile(r"(?=[hHwW])(?:https?://|www\.)[^\s\x00]+", re.IGNORECASE)  # \x00 separates posts
 _MENTION = re.compile(r"@\w+")
@@ -110,16 +111,22 @@ class TokenizedBatch:
     uppercase_ratio: np.ndarray  # float64 per post: share of ASCII letters in capitals
     question_marks: np.ndarray  # float64 per post
     exclamation_marks: np.ndarray  # float64 per post
+    #: uint64 per @mention, the hash of its handle (lower case; "@United" -> "united"), and its post
+    mention_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    mention_doc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def tokenize(texts: Sequence[str], char_ngrams: tuple[int, int] = (3, 5)) -> TokenizedBatch:
+def tokenize(texts: Sequence[str], char_ngrams: tuple[int, int] = (3, 5), mentions: bool = True) -> TokenizedBatch:
     """Normalise and hash a batch of posts in a handful of vectorised passes.
 
     ``None`` or non-string items count as empty posts; posts are cut to :data:`MAX_CHARS`.
+    Every @mention reads "@user" in the words and character n-grams; with ``mentions`` the
+    handles themselves are hashed too (``mention_hash``), for a trained model to weigh.
     """
     n_docs = len(texts)
     joined = _SEPARATOR.join(_clean(t) for t in texts)
     joined = _URL.sub(" http ", joined)
+    handles = _MENTION.findall(joined) if mentions else []
     joined = _MENTION.sub(" @user ", joined)
     joined = _EMOTICON.sub(_emoticon_word, joined)
     for old, new in _REPLACEMENTS:
@@ -138,6 +145,7 @@ def tokenize(texts: Sequence[str], char_ngrams: tuple[int, int] = (3, 5)) -> Tok
     questions = np.bincount(doc_of_byte, weights=raw == 63, minlength=n_docs).astype(float)
     exclamations = np.bincount(doc_of_byte, weights=raw == 33, minlength=n_docs).astype(float)
 
+    mention_hash, mention_doc = _mention_hashes(handles, raw, doc_of_byte)
     lowered = np.where(is_upper, raw + np.uint8(32), raw)
     lowered[(raw >= 49) & (raw <= 57)] = 48  # every digit is 0: "flight 1234" and "flight 5678" are alike
     prefix, powers = _prefix_hashes(lowered)
@@ -177,25 +185,49 @@ def tokenize(texts: Sequence[str], char_ngrams: tuple[int, int] = (3, 5)) -> Tok
         uppercase_ratio=uppercase_ratio,
         question_marks=questions,
         exclamation_marks=exclamations,
+        mention_hash=mention_hash,
+        mention_doc=mention_doc,
     )
 
 
-def hash_columns(batch: TokenizedBatch, n_bits: int) -> tuple[np.ndarray, np.ndarray]:
+_MENTION_MARK = np.frombuffer(b"@user ", dtype=np.uint8)
+
+
+def _mention_hashes(handles: list[str], raw: np.ndarray, doc_of_byte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the @mentions' handles (as :func:`hash_word` of the lower-case handle) and their posts.
+
+    Each mention was replaced by " @user " in ``raw``, in order, and nothing else spells
+    "@user " there (a literal "@user" is itself a mention), so the k-th "@user " is the k-th handle.
+    """
+    empty = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    if not handles:
+        return empty
+    candidates = np.flatnonzero(raw[:len(raw) - len(_MENTION_MARK) + 1] == 64)
+    for offset in range(1, len(_MENTION_MARK)):
+        candidates = candidates[raw[candidates + offset] == _MENTION_MARK[offset]]
+    if len(candidates) != len(handles):  # cannot happen (see above); never mismatch handles and posts
+        return empty
+    encoded = np.frombuffer(_SEPARATOR.join(handles).lower().encode("utf-8", "replace"), dtype=np.uint8)
+    prefix, powers = _prefix_hashes(encoded)
+    ends = np.concatenate((np.flatnonzero(encoded == 0), [len(encoded)]))
+    starts = np.concatenate(([0], ends[:-1] + 1)) + 1  # after the "@"
+    return _substring_hashes(prefix, powers, starts, ends), doc_of_byte[candidates].astype(np.int64)
+
+
+def hash_columns(batch: TokenizedBatch, n_bits: int, mentions: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Map every word, bigram and character n-gram of ``batch`` to one of ``2**n_bits`` columns.
 
     Returns ``(doc, column)`` int64 arrays with one entry per occurrence (repeats are
-    counted, as in a bag of n-grams).
+    counted, as in a bag of n-grams), in this order: words, bigrams, with ``mentions``
+    the @mentioned handles, then character n-grams.
     """
     shift = np.uint64(64 - n_bits)
-    columns = [
-        ((hashes + salt) * _MIX) >> shift
-        for hashes, salt in (
-            (batch.word_hash, _SALT_WORD),
-            (batch.bigram_hash, _SALT_BIGRAM),
-            (batch.char_hash, _SALT_CHAR),
-        )
-    ]
-    docs = np.concatenate((batch.word_doc, batch.bigram_doc, batch.char_doc))
+    blocks = [(batch.word_hash, batch.word_doc, _SALT_WORD), (batch.bigram_hash, batch.bigram_doc, _SALT_BIGRAM)]
+    if mentions:
+        blocks.append((batch.mention_hash, batch.mention_doc, _SALT_MENTION))
+    blocks.append((batch.char_hash, batch.char_doc, _SALT_CHAR))
+    columns = [((hashes + salt) * _MIX) >> shift for hashes, _, salt in blocks]
+    docs = np.concatenate([docs for _, docs, _ in blocks])
     return docs, np.concatenate(columns).astype(np.int64)
 
 

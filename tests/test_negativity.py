@@ -13,6 +13,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from detectors import lexicon
 from detectors.negativity import (
+    LEGACY_PARAMS,
     LinearScorer,
     RulesScorer,
     VaderScorer,
@@ -274,7 +275,9 @@ def test_airline_cross_validated_f1():
     for train, test in StratifiedKFold(3, shuffle=True, random_state=0).split(texts, truth):
         model = LinearScorer(epochs=15).fit([texts[i] for i in train], [labels[i] for i in train])
         flagged[test] = model.complaints_many([texts[i] for i in test])
-    assert f1_score(truth, flagged) > 0.87  # 5-fold, 30 epochs: 0.892 (scripts/eval_negativity.py)
+    # 0.897 here; 0.891 with the parameters of models saved before nb_floor, word_weight and handles
+    # (LEGACY_PARAMS). 5-fold, 30 epochs: 0.899 (scripts/eval_negativity.py; the reference 0.882).
+    assert f1_score(truth, flagged) > 0.894
     rules_f1 = f1_score(truth, RulesScorer().complaints_many(texts))
     assert rules_f1 > 0.75  # VADER: 0.583 on this file
 
@@ -291,7 +294,8 @@ def test_nb_scale_weighs_telling_ngrams_above_neutral_ones():
     refund = model.feature_scale[columns[docs == 0]].max()
     today = model.feature_scale[columns[docs == 1]].min()
     assert refund > 1.0 and refund > 3 * today
-    assert LinearScorer(n_bits=16).fit(texts, labels).feature_scale is None, "off by default"
+    assert LinearScorer(n_bits=16).fit(texts, labels).feature_scale is not None, "on by default"
+    assert LinearScorer(n_bits=16, nb_scale=False).fit(texts, labels).feature_scale is None
     # The scale is folded into the weights: fast scoring is still the estimator's probability.
     negative = list(model.estimator.classes_).index("negative")
     expected = model.estimator.predict_proba(model.featurize(texts))[:, negative]
@@ -300,14 +304,62 @@ def test_nb_scale_weighs_telling_ngrams_above_neutral_ones():
 
 def test_models_saved_before_nb_scale_still_load_and_score_unscaled(tmp_path):
     texts, labels = zip(*TRAIN, strict=True)
-    old = LinearScorer(n_bits=16, nb_scale=False).fit(list(texts) * 3, list(labels) * 3)
+    old = LinearScorer(n_bits=16, **LEGACY_PARAMS).fit(list(texts) * 3, list(labels) * 3)
     params = old.params()
-    del params["nb_scale"]
+    for name in LEGACY_PARAMS:
+        del params[name]
     path = tmp_path / "old.joblib"
     joblib.dump({"format": "crisiswatch-negativity-linear/1", "params": params, "estimator": old.estimator}, path)
     loaded = load_scorer(str(path))
     assert loaded.feature_scale is None
     np.testing.assert_array_equal(loaded.score_many(list(texts)), old.score_many(list(texts)))
+
+
+def test_tokenize_keeps_the_mentioned_handles_apart_from_the_words():
+    batch = lexicon.tokenize(["@United why, @user x", "no mention", "a@user.com https://x.co/@foo and @JetBlue😡"])
+    assert batch.mention_hash.tolist() == [lexicon.hash_word(w) for w in ("united", "user", "user", "jetblue")]
+    assert batch.mention_doc.tolist() == [0, 0, 2, 2]
+    # The words, and so the lexicon features and the rules, still see "@user" for every handle.
+    plain = lexicon.tokenize(["@user why, @user x", "no mention", "a@user.com https://x.co/@foo and @user 😡"])
+    np.testing.assert_array_equal(batch.word_hash, plain.word_hash)
+    np.testing.assert_array_equal(lexicon.lexicon_features(batch), lexicon.lexicon_features(plain))
+    assert len(lexicon.tokenize(["nothing to see"]).mention_hash) == 0
+
+
+def test_the_mentioned_brand_is_a_feature():
+    # Same words, different brand: only the handle can tell these apart (its characters are not
+    # n-grams: every handle reads "@user"). Airline tweets differ that way: most tweets to some
+    # airlines are complaints, fewer to others; 5-fold CV F1 0.8989 with handles, 0.8975 without
+    # (scripts/eval_negativity.py, word_weight 2).
+    texts = ["@SkywayAir my flight today", "@SunnyJet my flight today"] * 10
+    labels = ["negative", "positive"] * 10
+    scores = LinearScorer(n_bits=16).fit(texts, labels).score_many(texts[:2])
+    assert scores[0] > 0.7 and scores[1] < 0.3
+    blind = LinearScorer(n_bits=16, mention_features=False).fit(texts, labels).score_many(texts[:2])
+    assert abs(blind[0] - blind[1]) < 1e-9
+
+
+def test_fast_scoring_is_the_estimators_probability_with_words_weighted_and_handles():
+    texts, labels = zip(*TRAIN, strict=True)
+    for params in ({}, {"word_weight": 0.5, "nb_scale": False}, LEGACY_PARAMS):
+        model = LinearScorer(n_bits=16, **params).fit(list(texts) * 3, list(labels) * 3)
+        negative = list(model.estimator.classes_).index("negative")
+        expected = model.estimator.predict_proba(model.featurize(list(texts)))[:, negative]
+        np.testing.assert_allclose(model.score_many(list(texts)), expected, rtol=0, atol=1e-5)
+
+
+def test_words_weigh_word_weight_times_a_character_ngram():
+    model = LinearScorer(n_bits=16, word_weight=2.0, mention_features=False)
+    batch = lexicon.tokenize(["refund"], model.char_ngrams)
+    features = model.featurize(["refund"])
+    n_items = len(batch.word_hash) + len(batch.char_hash)
+    word_column = lexicon.hash_columns(batch, 16)[1][0]
+    char_columns = lexicon.hash_columns(batch, 16)[1][1:]
+    if word_column not in char_columns:  # no hash collision
+        assert features[0, word_column] == pytest.approx(2.0 / np.sqrt(n_items))
+    for bad in ({"word_weight": 0.0}, {"nb_floor": -0.1}):
+        with pytest.raises(ValueError):
+            LinearScorer(**bad)
 
 
 def test_a_scaled_model_round_trips_through_save_and_load(tmp_path):
@@ -320,10 +372,10 @@ def test_a_scaled_model_round_trips_through_save_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.score_many(list(texts)), model.score_many(list(texts)))
 
 
-def test_cli_trains_a_scaled_model_on_request(tmp_path):
+def test_cli_trains_a_scaled_model_unless_told_not_to(tmp_path):
     labelled = tmp_path / "labelled.csv"
     _write_csv(labelled, ["text", "label"], [[text, label] for text, label in TRAIN * 3])
-    for flags, scaled in (([], False), (["--nb-scale"], True)):
+    for flags, scaled in (([], True), (["--no-nb-scale"], False), (["--nb-scale"], True)):
         model = tmp_path / f"model{len(flags)}.joblib"
         assert cli(["train-negativity", str(labelled), "-o", str(model), *flags]) == 0
         assert (load_scorer(str(model)).feature_scale is not None) == scaled
