@@ -116,7 +116,7 @@ class TokenizedBatch:
     mention_doc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def tokenize(texts: Sequence[str], char_ngrams: tuple[int, int] = (3, 5), mentions: bool = True) -> TokenizedBatch:
+def tokenize(texts: Sequence[str], char_ngrams: tuple[int, int] = (3, 5), mentions: bool = False) -> TokenizedBatch:
     """Normalise and hash a batch of posts in a handful of vectorised passes.
 
     ``None`` or non-string items count as empty posts; posts are cut to :data:`MAX_CHARS`.

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,18 +85,24 @@ def csv_files(root: Path) -> Iterator[Path]:
     yield from sorted(path for path in root.rglob("*") if path.is_file())
 
 
+def detect(timestamps: Sequence[str], values: Sequence[float], detector: VolumeDetector) -> Iterator[tuple[float, int]]:
+    """``(anomaly_score, alert)`` per row, in order: each row scored before it is learnt."""
+    for timestamp, value in zip(timestamps, values, strict=True):
+        result = detector.update(parse_timestamp(timestamp).timestamp(), value)
+        yield result.score, int(result.raises_alert)
+
+
 def run_file(source: Path, target: Path,
              make_detector: Callable[[], VolumeDetector] = VolumeDetector) -> int:
     """Score one series with a fresh detector into ``target``; returns the number of rows."""
     timestamps, values = read_series(source)
-    detector = make_detector()
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(RESULT_COLUMNS)
-        for timestamp, value in zip(timestamps, values, strict=True):
-            result = detector.update(parse_timestamp(timestamp).timestamp(), value)
-            writer.writerow((timestamp, _plain_number(value), repr(result.score), int(result.raises_alert)))
+        for timestamp, value, (score, alert) in zip(timestamps, values, detect(timestamps, values, make_detector()),
+                                                    strict=True):
+            writer.writerow((timestamp, _plain_number(value), repr(score), alert))
     return len(timestamps)
 
 

@@ -162,7 +162,7 @@ class RulesScorer(NegativityScorer):
     """VADER's lexicon (negation-aware) plus complaint cues, with fixed weights; see :mod:`detectors.lexicon`."""
 
     def _score_chunk(self, texts: Sequence[str]) -> np.ndarray:
-        batch = lexicon.tokenize(texts, char_ngrams=(1, 0), mentions=False)  # words only: no n-grams, no handles
+        batch = lexicon.tokenize(texts, char_ngrams=(1, 0))  # words only: no character n-grams, no handles
         return lexicon.rule_scores(lexicon.lexicon_features(batch))
 
 

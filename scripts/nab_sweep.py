@@ -30,7 +30,7 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from detectors.nab import load_windows, parse_timestamp, read_series
+from detectors.nab import detect, load_windows, parse_timestamp, read_series
 from detectors.nab_scoring import (
     PROFILES,
     ScoredRow,
@@ -49,13 +49,8 @@ STANDARD = PROFILES[0]
 def run_one(job: tuple[Path, dict]) -> tuple[str, list[str], list[float], list[float]]:
     path, params = job
     timestamps, values = read_series(path)
-    detector = VolumeDetector(**params)
-    scores, alerts = [], []
-    for timestamp, value in zip(timestamps, values, strict=True):
-        result = detector.update(parse_timestamp(timestamp).timestamp(), value)
-        scores.append(result.score)
-        alerts.append(float(result.raises_alert))
-    return path.name, timestamps, scores, alerts
+    scores, alerts = zip(*detect(timestamps, values, VolumeDetector(**params)), strict=True)
+    return path.name, timestamps, list(scores), [float(alert) for alert in alerts]
 
 
 def run_all(params: dict, pool: ProcessPoolExecutor) -> dict[str, tuple[list[str], list[float], list[float]]]:

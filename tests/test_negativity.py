@@ -316,14 +316,16 @@ def test_models_saved_before_nb_scale_still_load_and_score_unscaled(tmp_path):
 
 
 def test_tokenize_keeps_the_mentioned_handles_apart_from_the_words():
-    batch = lexicon.tokenize(["@United why, @user x", "no mention", "a@user.com https://x.co/@foo and @JetBlue😡"])
+    batch = lexicon.tokenize(["@United why, @user x", "no mention", "a@user.com https://x.co/@foo and @JetBlue😡"],
+                             mentions=True)
     assert batch.mention_hash.tolist() == [lexicon.hash_word(w) for w in ("united", "user", "user", "jetblue")]
     assert batch.mention_doc.tolist() == [0, 0, 2, 2]
     # The words, and so the lexicon features and the rules, still see "@user" for every handle.
-    plain = lexicon.tokenize(["@user why, @user x", "no mention", "a@user.com https://x.co/@foo and @user 😡"])
+    plain = lexicon.tokenize(["@user why, @user x", "no mention", "a@user.com https://x.co/@foo and @user 😡"],
+                             mentions=True)
     np.testing.assert_array_equal(batch.word_hash, plain.word_hash)
     np.testing.assert_array_equal(lexicon.lexicon_features(batch), lexicon.lexicon_features(plain))
-    assert len(lexicon.tokenize(["nothing to see"]).mention_hash) == 0
+    assert len(lexicon.tokenize(["nothing to see"], mentions=True).mention_hash) == 0
 
 
 def test_the_mentioned_brand_is_a_feature():
