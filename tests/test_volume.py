@@ -389,10 +389,10 @@ def test_a_burst_recurring_at_one_hour_is_learnt_as_seasonality_more_slowly_than
     burst = (minute_of_day >= 600) & (minute_of_day < 630)
     counts = rng.poisson(np.where(burst, 60.0, 20.0))
     expected_in_burst = {}
-    for clip in (1.7, 2.5):
+    for clip in (1.5, 2.5):
         detector = VolumeDetector(profile_clip_z=clip)
         results = feed(detector, counts)
         last_burst = [r for r, b in zip(results[-int(DAY / MINUTE):], burst[-int(DAY / MINUTE):], strict=True) if b]
         expected_in_burst[clip] = float(np.mean([r.expected for r in last_burst]))
-    assert VolumeDetector().profile_clip_z == 1.7
-    assert 20.0 < expected_in_burst[1.7] < expected_in_burst[2.5] * 0.95, expected_in_burst
+    assert VolumeDetector().profile_clip_z == 1.5
+    assert 20.0 < expected_in_burst[1.5] < expected_in_burst[2.5] * 0.95, expected_in_burst
