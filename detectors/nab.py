@@ -5,7 +5,9 @@ files are Twitter mention counts per 5 minutes, the same kind of series the
 volume detector watches per brand. The run is honest by construction:
 
 * every file gets a fresh :class:`~detectors.volume.VolumeDetector` with the
-  same (default) parameters, whatever the file;
+  same (default) parameters, whatever the file (a file of measurements rather
+  than counts is recognised in its warm-up by the detector itself, see
+  ``value_type``);
 * rows are fed in order through ``update()``, which scores a row before
   learning it, so a row's score depends only on rows at or before it;
 * labels are only read by the scorer, after the run.

@@ -36,6 +36,13 @@ Why these choices:
   handful of floats, whatever the history length; JSON via ``to_state``.
 * **Only rises alert.** A crisis shows up as *more* mentions; a drop in volume
   is an ingestion problem and is watched elsewhere.
+* **Counts, or measurements.** The square-root scale and Poisson's least
+  spread are right for counts and wrong for a measurement such as a CPU
+  load of 0.1 to 0.2 or a price, which would hide under that least spread
+  forever (NAB's other files are mostly such series). ``value_type="auto"``
+  reads a series as counts unless a value in its warm-up is negative or
+  fractional; a measurement series is modelled on its own scale, with a
+  spread learnt from its residuals alone. Everything after ``z`` is shared.
 * **The score fires once per event.** ``return_period_hours`` describes
   each bucket ("this bucket is rare"), and ``alert`` holds for every rare
   bucket of an event that has been reported (one that scored at the alert
@@ -80,6 +87,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -93,6 +101,8 @@ POISSON_SPREAD = 0.5
 
 ALERT_SCORE = 0.5
 """The score of a bucket exactly as rare as the alert return period."""
+
+_SQRT_HALF_PI = math.sqrt(math.pi / 2)  # a normal's standard deviation over its mean absolute deviation
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -117,6 +127,26 @@ def ewma_rate(step_seconds: float, halflife_seconds: float) -> float:
 
 def _valid_count(count: float) -> bool:
     return isinstance(count, int | float) and math.isfinite(count) and count >= 0
+
+
+def _valid_measurement(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _unchanged(value: float) -> float:
+    return value
+
+
+def _is_count(value: float) -> bool:
+    """A value a count can take: a whole number, not negative (NaN and infinities are not counts either)."""
+    return isinstance(value, int | float) and math.isfinite(value) and value >= 0 and value == int(value)
+
+
+VALUE_TYPES = ("auto", "counts", "measurements")
+"""What a series holds; see ``VolumeDetector(value_type=...)``."""
+
+MEASUREMENT_SPREAD_FLOOR = 1e-9
+"""Least spread of a measurement series, relative to its level (plus 1e-12): not 0, so that z stays finite."""
 
 
 class SeasonalProfile:
@@ -392,6 +422,15 @@ class VolumeDetector:
         consecutive learnt timestamps.
     utc_offset_hours
         Local time of the audience, so that "hour of day" means their day.
+    value_type
+        What the series holds. ``"counts"`` (posts per bucket): the square-root
+        scale, never less spread than Poisson noise, and a negative value is bad
+        input. ``"measurements"``: the values' own scale, any sign, a spread
+        learnt from the series alone, so nothing scores until the warm-up is
+        over and the learning clips start only then; ``min_alert_count`` does
+        not apply. ``"auto"``: counts, unless a value in the warm-up is
+        negative or fractional (then the detector starts afresh as a
+        measurement one). The brand monitor says ``"counts"``.
     """
 
     def __init__(self, *, alert_return_period_hours: float = 24.0 * 12, min_alert_count: float = 5.0,
@@ -401,7 +440,8 @@ class VolumeDetector:
                  tail_threshold_z: float = 2.0, tail_halflife_days: float = 3.0,
                  long_tail_halflife_days: float = 10.0, tail_learn_cap_periods: float = 10.0,
                  refractory_hours: float = 24.0, burst_gap_hours: float = 1.0, prior_bursts_per_hour: float = 0.1,
-                 bucket_seconds: float | None = None, utc_offset_hours: float = 0.0) -> None:
+                 bucket_seconds: float | None = None, utc_offset_hours: float = 0.0,
+                 value_type: str = "auto") -> None:
         check_range("alert_return_period_hours", alert_return_period_hours, 0.0, low_open=True)
         check_range("min_alert_count", min_alert_count, 0.0)
         check_range("warmup_hours", warmup_hours, 0.0)
@@ -421,6 +461,8 @@ class VolumeDetector:
         if bucket_seconds is not None:
             check_range("bucket_seconds", bucket_seconds, 0.0, low_open=True)
         check_range("utc_offset_hours", utc_offset_hours, -24.0, 24.0)
+        if value_type not in VALUE_TYPES:
+            raise ValueError(f"value_type must be one of {', '.join(VALUE_TYPES)}, not {value_type!r}")
         self.alert_return_period_hours = alert_return_period_hours
         self.min_alert_count = min_alert_count
         self.warmup_hours = warmup_hours
@@ -439,21 +481,29 @@ class VolumeDetector:
         self.prior_bursts_per_hour = prior_bursts_per_hour
         self.bucket_seconds = bucket_seconds
         self.utc_offset_hours = utc_offset_hours
+        self.value_type = value_type
+        self._read_as(measurements=value_type == "measurements")
+        self._type_open = value_type == "auto"  # still free to decide that this is a measurement series
+        self._reset()
 
-        offset = utc_offset_hours * HOUR
-        self._daily = SeasonalProfile(DAY, 24, daily_halflife_days, offset)
+    def _reset(self) -> None:
+        """Forget everything learnt: the state of a new detector with these parameters."""
+        offset = self.utc_offset_hours * HOUR
+        self._daily = SeasonalProfile(DAY, 24, self.daily_halflife_days, offset)
         # The weekly profile only refines the daily one and sees each slot once a week: it starts
         # from "no effect" rather than from its first, noisy week.
-        self._weekly = SeasonalProfile(WEEK, 168, weekly_halflife_weeks, offset + _EPOCH_WEEKDAY_OFFSET,
+        self._weekly = SeasonalProfile(WEEK, 168, self.weekly_halflife_weeks, offset + _EPOCH_WEEKDAY_OFFSET,
                                        warm_start=False)
-        self._tail = ExceedanceTail(tail_threshold_z, prior_rate=prior_bursts_per_hour,
-                                    cluster_gap_seconds=burst_gap_hours * HOUR)
+        self._tail = ExceedanceTail(self.tail_threshold_z, prior_rate=self.prior_bursts_per_hour,
+                                    cluster_gap_seconds=self.burst_gap_hours * HOUR)
         # The same tail with a longer memory: a bucket is as rare as the *less* rare of the two say.
-        self._long_tail = ExceedanceTail(tail_threshold_z, prior_rate=prior_bursts_per_hour,
-                                         cluster_gap_seconds=burst_gap_hours * HOUR)
+        self._long_tail = ExceedanceTail(self.tail_threshold_z, prior_rate=self.prior_bursts_per_hour,
+                                         cluster_gap_seconds=self.burst_gap_hours * HOUR)
         self._level: float | None = None
         self._level_weight = 0.0
-        self._abs_residual = POISSON_SPREAD * math.sqrt(2 / math.pi)  # E|r| of a normal with sd 0.5
+        # Counts start from Poisson noise (E|r| of a normal with sd 0.5, worth one bucket of evidence);
+        # measurements have no such prior and learn their spread from the first residuals.
+        self._abs_residual = 0.0 if self._measurements else POISSON_SPREAD * math.sqrt(2 / math.pi)
         self._spread_weight = 0.0
         self._first_time: float | None = None
         self._last_time: float | None = None
@@ -474,6 +524,31 @@ class VolumeDetector:
         return self.bucket_seconds or self._gap or 60.0
 
     @property
+    def measurements(self) -> bool:
+        """Whether the series is read as measurements rather than counts (see ``value_type``)."""
+        return self._measurements
+
+    def _read_as(self, measurements: bool) -> None:
+        """Choose the scale and what a valid value is (plain functions, as they run for every bucket)."""
+        self._measurements = measurements
+        self._transformed: Callable[[float], float] = _unchanged if measurements else anscombe
+        self._untransformed: Callable[[float], float] = _unchanged if measurements else inverse_anscombe
+        self._valid: Callable[[float], bool] = _valid_measurement if measurements else _valid_count
+
+    def _notice_value_type(self, value: float) -> None:
+        """In ``auto`` mode, a value no count can take during the warm-up makes this a measurement series.
+
+        What was learnt on the square-root scale means nothing on the measurement scale, so the
+        detector starts afresh; a float series shows itself in its first values, so little is lost.
+        After the warm-up the choice stands: a count series given a fractional or negative value
+        then has a bad (or fractional) count, not a new nature.
+        """
+        if self._type_open and isinstance(value, int | float) and math.isfinite(value) and not _is_count(value):
+            self._read_as(measurements=True)
+            self._type_open = False
+            self._reset()
+
+    @property
     def warmed_up(self) -> bool:
         if self._first_time is None or self._last_time is None:
             return False
@@ -484,10 +559,14 @@ class VolumeDetector:
         return self._level + self._daily.value_at(timestamp) + self._weekly.value_at(timestamp)
 
     def _spread(self) -> float:
-        return max(POISSON_SPREAD, self._abs_residual * math.sqrt(math.pi / 2))
+        # Counts are never less noisy than Poisson; measurements only need z to stay finite.
+        floor = MEASUREMENT_SPREAD_FLOOR * abs(self._level or 0.0) + 1e-12 if self._measurements else POISSON_SPREAD
+        return max(floor, self._abs_residual * _SQRT_HALF_PI)
 
     def _z(self, timestamp: float, count: float) -> float:
-        return (anscombe(count) - self._expected_transformed(timestamp)) / self._spread()
+        if self._measurements and not self.warmed_up:
+            return 0.0  # its spread is still being learnt: nothing is surprising yet
+        return (self._transformed(count) - self._expected_transformed(timestamp)) / self._spread()
 
     def _log_return_period_hours(self, z: float) -> float:
         bucket_hours = self.bucket / HOUR
@@ -504,7 +583,7 @@ class VolumeDetector:
 
     def _rarity_score(self, timestamp: float, count: float) -> float:
         """The score of the bucket on its own (no refractory period); 0 for bad or first input."""
-        if self._level is None or not _valid_count(count) or not math.isfinite(timestamp):
+        if self._level is None or not self._valid(count) or not math.isfinite(timestamp):
             return 0.0
         return self._score(self._z(timestamp, count))
 
@@ -537,7 +616,8 @@ class VolumeDetector:
     def learn_one(self, x: Observation) -> None:
         """Learn ``x = (timestamp, count)``; bad counts and late or repeated timestamps are ignored."""
         timestamp, count = x
-        if not _valid_count(count) or not math.isfinite(timestamp):
+        self._notice_value_type(count)
+        if not self._valid(count) or not math.isfinite(timestamp):
             return
         if self._last_time is not None and timestamp <= self._last_time:
             return
@@ -561,7 +641,7 @@ class VolumeDetector:
         if self._first_time is None:
             self._first_time = timestamp
         self._last_time = timestamp
-        value = anscombe(count)
+        value = self._transformed(count)
         if self._level is None:
             self._level = value
             self._level_weight = 1.0
@@ -569,7 +649,12 @@ class VolumeDetector:
 
         bucket = self.bucket
         spread = self._spread()
-        if self.warmed_up:  # before that, z mostly measures what the profiles have not learnt yet
+        # A measurement series has no prior spread (a count has Poisson's): until its warm-up is
+        # over nothing is clipped, so that its level, profiles and spread can find their scale.
+        warmed_up = self.warmed_up
+        self._type_open = self._type_open and not warmed_up
+        clip_spread = math.inf if self._measurements and not warmed_up else spread
+        if warmed_up:  # before that, z mostly measures what the profiles have not learnt yet
             z = (value - self._expected_transformed(timestamp)) / spread
             # An incident teaches each tail only that it reached a few alert return periods (as that
             # tail reckons them), not how far beyond: one record burst must not make every later one
@@ -588,35 +673,39 @@ class VolumeDetector:
 
         # Backfitting, one component at a time: each learns what the ones before leave unexplained,
         # so that the level, the daily and the weekly effect do not all absorb the same residual.
-        residual = clipped_residual(self.learn_clip_z * spread)
+        residual = clipped_residual(self.learn_clip_z * clip_spread)
         self._level_weight += 1.0
         level_rate = max(ewma_rate(bucket, self.level_halflife_hours * HOUR), 1.0 / self._level_weight)
         self._level += level_rate * residual
-        profile_limit = self.profile_clip_z * spread
+        profile_limit = self.profile_clip_z * clip_spread
         self._daily.update(timestamp, self._daily.value_at(timestamp) + clipped_residual(profile_limit), bucket)
         self._weekly.update(timestamp, self._weekly.value_at(timestamp) + clipped_residual(profile_limit), bucket)
 
         self._spread_weight += 1.0
-        spread_rate = max(ewma_rate(bucket, self.spread_halflife_hours * HOUR), 1.0 / (self._spread_weight + 1))
+        prior_weight = 0.0 if self._measurements else 1.0
+        spread_rate = max(ewma_rate(bucket, self.spread_halflife_hours * HOUR),
+                          1.0 / (self._spread_weight + prior_weight))
         self._abs_residual += spread_rate * (abs(residual) - self._abs_residual)
 
     def update(self, timestamp: float, count: float) -> VolumeResult:
         """Score the bucket against the past, then learn it: the one call a stream agent makes."""
-        valid = _valid_count(count) and math.isfinite(timestamp)
+        self._notice_value_type(count)
+        valid = self._valid(count) and math.isfinite(timestamp)
         if self._level is None or not valid:
             expected = lower = upper = float(count) if valid else 0.0
             rarity = score = return_period = 0.0
         else:
             centre = self._expected_transformed(timestamp)
-            z = (anscombe(count) - centre) / self._spread()
+            z = 0.0 if self._measurements and not self.warmed_up else \
+                (self._transformed(count) - centre) / self._spread()
             rarity = self._score(z)
             score = self._onset_score(timestamp, rarity)
             return_period = math.exp(min(self._log_return_period_hours(z), 700.0))
             band = self._alert_z() * self._spread()
-            expected = inverse_anscombe(centre)
-            lower = inverse_anscombe(centre - band)
-            upper = inverse_anscombe(centre + band)
-        alert = (rarity >= ALERT_SCORE and self.warmed_up and count >= self.min_alert_count
+            expected = self._untransformed(centre)
+            lower = self._untransformed(centre - band)
+            upper = self._untransformed(centre + band)
+        alert = (rarity >= ALERT_SCORE and self.warmed_up and (self._measurements or count >= self.min_alert_count)
                  and (score > 0.0 or self._in_alerted_burst(timestamp)))
         self.learn_one((timestamp, count))
         return VolumeResult(timestamp=timestamp, count=count, score=score, expected=expected,
@@ -639,11 +728,15 @@ class VolumeDetector:
             "long_tail": self._long_tail.to_state(),
             "held": [self._held_score, self._held_time],
             "burst": [self._burst_last, self._burst_alerted],
+            "measurements": self._measurements,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], **params: Any) -> Self:
         detector = cls(**params)
+        # States saved before measurement series existed are count series.
+        detector._read_as(measurements=bool(state.get("measurements", False)))
+        detector._type_open = detector.value_type == "auto" and not detector._measurements
         detector._level = state["level"]
         detector._level_weight = float(state["level_weight"])
         detector._abs_residual = float(state["abs_residual"])
@@ -660,4 +753,5 @@ class VolumeDetector:
         detector._held_score, detector._held_time = state.get("held", [0.0, None])
         burst_last, burst_alerted = state.get("burst", [None, False])
         detector._burst_last, detector._burst_alerted = burst_last, bool(burst_alerted)
+        detector._type_open = detector._type_open and not detector.warmed_up
         return detector

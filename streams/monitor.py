@@ -100,7 +100,9 @@ class BrandMonitor:
         # smallest gap between timestamps. A brand whose first two buckets were years apart (a
         # post dated 1970, then today's) made it infer a bucket of years, learn a burst rate of
         # exactly 0 and fail on the next bucket (log of 0), and the per-brand agent with it.
-        volume_params = {"bucket_seconds": params.bucket_seconds, **params.volume}
+        # The buckets hold post counts: say so too, so that a bad (negative) count stays bad input
+        # rather than making the detector read the brand's volume as a measurement series.
+        volume_params = {"bucket_seconds": params.bucket_seconds, "value_type": "counts", **params.volume}
         self.volume = (VolumeDetector.from_state(state["volume"], **volume_params) if "volume" in state
                        else VolumeDetector(**volume_params))
         self.shift = (ShiftDetector.from_state(state["shift"], **params.shift) if "shift" in state

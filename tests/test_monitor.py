@@ -175,3 +175,12 @@ def test_backtest_scoring_pages_a_brand_from_its_own_level():
     report = score_against_labels(events, labels, page_at="critical", page_at_by_brand={"flagship": "warning"})
     assert [p["brand"] for p in report.false_pages] == ["flagship"]  # paged, outside its labelled window
     assert score_against_labels(events, labels, page_at="critical").false_pages == []
+
+
+def test_a_brand_volume_is_a_count_series_whatever_it_is_fed():
+    # The detector alone would read a negative value in its warm-up as "this is a measurement series"
+    # and start afresh; the monitor feeds post counts, says so, and a bad count stays bad input.
+    m = monitor()
+    assert m.volume.value_type == "counts"
+    m.volume.update(T0, -3.0)
+    assert not m.volume.measurements

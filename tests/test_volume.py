@@ -187,7 +187,7 @@ def test_state_is_bounded():
 
 @pytest.mark.parametrize("bad", [math.nan, -1.0, math.inf])
 def test_bad_counts_are_scored_zero_and_not_learnt(bad):
-    detector = VolumeDetector()
+    detector = VolumeDetector(value_type="counts")
     feed(detector, [10] * 2000)
     state = detector.to_state()
     result = detector.update(START + 2000 * MINUTE, bad)
@@ -224,6 +224,7 @@ def test_gaps_are_tolerated_and_do_not_shrink_the_bucket():
     {"alert_return_period_hours": 0}, {"min_alert_count": -1}, {"level_halflife_hours": 0},
     {"learn_clip_z": math.nan}, {"bucket_seconds": 0}, {"utc_offset_hours": 30}, {"refractory_hours": -1},
     {"prior_bursts_per_hour": 0}, {"long_tail_halflife_days": 0}, {"tail_learn_cap_periods": 0},
+    {"value_type": "floats"},
 ])
 def test_invalid_hyper_parameters_are_rejected_by_name(params):
     with pytest.raises(ValueError, match=next(iter(params))):
@@ -396,3 +397,56 @@ def test_a_burst_recurring_at_one_hour_is_learnt_as_seasonality_more_slowly_than
         expected_in_burst[clip] = float(np.mean([r.expected for r in last_burst]))
     assert VolumeDetector().profile_clip_z == 1.5
     assert 20.0 < expected_in_burst[1.5] < expected_in_burst[2.5] * 0.95, expected_in_burst
+
+
+# -- measurement series (NAB's other files: CPU load, prices, sensor readings) -------------------------
+
+
+def noisy_measurements(days: float, level: float, noise: float, seed: int, step: float = 5 * MINUTE) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return level + noise * rng.standard_normal(int(days * DAY / step))
+
+
+def test_counts_stay_counts_and_a_fractional_value_makes_a_measurement_series():
+    counts = VolumeDetector()
+    feed(counts, [3, 0, 12, 7])
+    assert not counts.measurements
+    floats = VolumeDetector()
+    feed(floats, [0.12, 0.11, 0.13])
+    assert floats.measurements
+    pinned = VolumeDetector(value_type="counts")
+    feed(pinned, [0.12, 0.11, 0.13])
+    assert not pinned.measurements
+
+
+@pytest.mark.parametrize("level, noise", [(0.1, 0.005), (50.0, 0.5), (-10.0, 0.2)])
+def test_a_jump_in_a_small_or_steady_measurement_is_found(level, noise):
+    # As counts, every one of these is hidden under Poisson noise (0.5 on the square-root scale) or
+    # is not a count at all; as measurements, a jump of 20 noise widths is news.
+    values = noisy_measurements(4, level, noise, seed=8)
+    jump = len(values) - 30
+    values[jump] += 20 * noise
+    for value_type, should_alert in (("auto", True), ("counts", False)):
+        results = feed(VolumeDetector(value_type=value_type), values, step=5 * MINUTE)
+        assert max(r.score for r in results[:jump]) < 0.5, value_type
+        assert (results[jump].score >= 0.5 and results[jump].alert) == should_alert, value_type
+    measured = feed(VolumeDetector(), values[:jump], step=5 * MINUTE)[-1]
+    assert measured.lower < level < measured.upper  # the band is on the measurement's own scale
+
+
+def test_measurements_only_alert_on_rises_like_counts():
+    values = noisy_measurements(4, 50.0, 0.5, seed=9)
+    values[-30] -= 10.0
+    results = feed(VolumeDetector(), values, step=5 * MINUTE)
+    assert max(r.score for r in results) < 0.5
+
+
+def test_a_measurement_series_survives_a_state_round_trip():
+    values = noisy_measurements(3, 0.1, 0.005, seed=10)
+    detector = VolumeDetector()
+    feed(detector, values[:-100], step=5 * MINUTE)
+    restored = VolumeDetector.from_state(json.loads(json.dumps(detector.to_state())))
+    assert restored.measurements
+    start = START + (len(values) - 100) * 5 * MINUTE
+    assert [r.score for r in feed(restored, values[-100:], start=start, step=5 * MINUTE)] == \
+        [r.score for r in feed(detector, values[-100:], start=start, step=5 * MINUTE)]
