@@ -564,9 +564,12 @@ class VolumeDetector:
         return max(floor, self._abs_residual * _SQRT_HALF_PI)
 
     def _z(self, timestamp: float, count: float) -> float:
+        return self._z_against(self._expected_transformed(timestamp), count)
+
+    def _z_against(self, centre: float, count: float) -> float:
         if self._measurements and not self.warmed_up:
             return 0.0  # its spread is still being learnt: nothing is surprising yet
-        return (self._transformed(count) - self._expected_transformed(timestamp)) / self._spread()
+        return (self._transformed(count) - centre) / self._spread()
 
     def _log_return_period_hours(self, z: float) -> float:
         bucket_hours = self.bucket / HOUR
@@ -696,8 +699,7 @@ class VolumeDetector:
             rarity = score = return_period = 0.0
         else:
             centre = self._expected_transformed(timestamp)
-            z = 0.0 if self._measurements and not self.warmed_up else \
-                (self._transformed(count) - centre) / self._spread()
+            z = self._z_against(centre, count)
             rarity = self._score(z)
             score = self._onset_score(timestamp, rarity)
             return_period = math.exp(min(self._log_return_period_hours(z), 700.0))
@@ -736,7 +738,6 @@ class VolumeDetector:
         detector = cls(**params)
         # States saved before measurement series existed are count series.
         detector._read_as(measurements=bool(state.get("measurements", False)))
-        detector._type_open = detector.value_type == "auto" and not detector._measurements
         detector._level = state["level"]
         detector._level_weight = float(state["level_weight"])
         detector._abs_residual = float(state["abs_residual"])
@@ -753,5 +754,5 @@ class VolumeDetector:
         detector._held_score, detector._held_time = state.get("held", [0.0, None])
         burst_last, burst_alerted = state.get("burst", [None, False])
         detector._burst_last, detector._burst_alerted = burst_last, bool(burst_alerted)
-        detector._type_open = detector._type_open and not detector.warmed_up
+        detector._type_open = detector.value_type == "auto" and not detector._measurements and not detector.warmed_up
         return detector
