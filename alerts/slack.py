@@ -9,9 +9,15 @@ there too and both are kept up to date.
 
 Idempotence: where each message lives (channel id, ``ts``) and which steps are done (thread reply
 for a sequence, chart) are written to ``messages`` (a Faust table in production) right after each
-step, so a retried or redelivered event edits instead of posting again. The one gap left is a
-crash between Slack accepting ``chat.postMessage`` and the store write, which can duplicate a
-message (at-least-once).
+step, so a retried or redelivered event edits instead of posting again. A new message is the one
+step whose outcome can be unknown: Slack may post it and the answer be lost (a timeout), or the
+worker may die before the store write. So the attempt is written down first (``pending``), the
+message carries the incident id as Slack message metadata, and the next attempt after an
+unfinished one looks in the channel's recent history (``conversations.history``, the channel id
+found with ``conversations.list`` when the route is a name) and adopts the message it finds
+instead of posting a second one. That needs the ``channels:history`` and ``channels:read`` scopes
+(``groups:*`` for private channels); without them the lookup is logged and skipped, and the
+message may be posted twice (at-least-once), as it would be without the lookup.
 
 Retries: the ``WebClient`` is built with ``retry_handlers=[]``: slack-sdk's own handlers would
 retry connection errors and (if enabled) 429s inside the call, with their own sleeps that tests
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import time
 import urllib.error
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
@@ -38,6 +45,14 @@ from alerts.ratelimit import MinIntervalLimiter
 from alerts.slack_message import build_message, headline, thread_reply
 
 DEFAULT_API_URL = "https://slack.com/api/"
+
+METADATA_EVENT_TYPE = "crisiswatch_incident"
+"""The Slack message metadata type of an incident's message; its payload names the incident."""
+HISTORY_PAGE = 200
+"""Messages read back when checking whether an unfinished attempt posted after all."""
+CHANNEL_PAGE = 200
+CLOCK_MARGIN_SECONDS = 120.0
+"""How much earlier than our clock's record of the attempt Slack's timestamp may be."""
 
 #: Slack ``error`` codes that mean "try again later"; any other error is permanent.
 RETRYABLE_ERRORS = frozenset({
@@ -99,20 +114,24 @@ class SlackNotifier:
     routing
         Channel per brand and severity.
     messages
-        Incident id -> ``{"channels": {route: {"channel", "ts", "replied", "chart"}}}``; a dict in tests.
+        Incident id -> ``{"channels": {route: {"channel", "ts", "replied", "chart"}}, "pending": {route:
+        when a new message was last attempted there, until its answer is stored}}``; a dict in tests.
     limiter
         Spaces calls per channel (one per second by default).
     dashboard_url
         Optional link template for the message, with ``{brand}`` and ``{incident_id}``.
     charts
         Attach the volume chart to new messages when the event carries a series.
+    clock
+        Wall-clock seconds, to compare with Slack's message timestamps.
     """
 
     kind = "slack"
 
     def __init__(self, client: WebClient, routing: SlackRouting, messages: MutableMapping[str, Any], *,
                  limiter: MinIntervalLimiter | None = None, name: str = "slack",
-                 dashboard_url: str | None = None, charts: bool = True) -> None:
+                 dashboard_url: str | None = None, charts: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.routing = routing
         self.messages = messages
@@ -120,6 +139,8 @@ class SlackNotifier:
         self.name = name
         self.dashboard_url = dashboard_url
         self.charts = charts
+        self.clock = clock
+        self._channel_ids: dict[str, str] = {}  # channel name -> id, learnt from conversations.list
 
     @classmethod
     def from_env(cls, routing: SlackRouting, messages: MutableMapping[str, Any], *,
@@ -134,8 +155,9 @@ class SlackNotifier:
 
     def send(self, event: dict[str, Any]) -> bool:
         incident_id = event["incident_id"]
-        record = self.messages.get(incident_id) or {"channels": {}}
-        record = {"channels": {route: dict(msg) for route, msg in record["channels"].items()}}
+        stored = self.messages.get(incident_id) or {"channels": {}}
+        record = {"channels": {route: dict(msg) for route, msg in stored["channels"].items()},
+                  "pending": dict(stored.get("pending") or {})}
         routes = list(record["channels"])
         target = self.routing.channel_for(event["brand"], event["severity"])
         if target is not None and target not in routes and event["kind"] != "resolve":
@@ -146,17 +168,29 @@ class SlackNotifier:
         sequence = int(event["sequence"])
 
         def save() -> None:
-            self.messages[incident_id] = {"channels": {r: dict(m) for r, m in record["channels"].items()}}
+            self.messages[incident_id] = {"channels": {r: dict(m) for r, m in record["channels"].items()},
+                                          "pending": dict(record["pending"])}
 
         for route in routes:
             message = record["channels"].get(route)
+            if message is None and route in record["pending"]:
+                message = self._find_earlier_post(incident_id, route, record["pending"][route])
+                if message is not None:
+                    record["channels"][route] = message
+                    del record["pending"][route]
+                    save()
             if message is not None and not self._edit(message, blocks, text, route):
                 message = None  # the message was deleted in Slack: post a fresh one
             if message is None:
+                record["pending"][route] = self.clock()
+                save()
                 response = self._call("chat.postMessage", self.client.chat_postMessage, route, channel=route,
-                                      blocks=blocks, text=text, unfurl_links=False, unfurl_media=False)
+                                      blocks=blocks, text=text, unfurl_links=False, unfurl_media=False,
+                                      metadata={"event_type": METADATA_EVENT_TYPE,
+                                                "event_payload": {"incident_id": incident_id, "sequence": sequence}})
                 message = {"channel": response["channel"], "ts": response["ts"], "replied": sequence, "chart": False}
                 record["channels"][route] = message
+                del record["pending"][route]
                 save()
             if message["replied"] < sequence:
                 self._call("chat.postMessage", self.client.chat_postMessage, route, channel=message["channel"],
@@ -168,6 +202,51 @@ class SlackNotifier:
                 message["chart"] = True
                 save()
         return True
+
+    def _find_earlier_post(self, incident_id: str, route: str, attempted_at: float) -> dict[str, Any] | None:
+        """The message an unfinished attempt may have posted in ``route``, from the channel's history.
+
+        Only messages since the attempt (less a margin for clocks) are read, newest first, one page
+        of ``HISTORY_PAGE``: a retry comes minutes later, not hundreds of messages later. ``None``
+        when nothing was posted, or when Slack will not say (a missing scope, an unknown channel):
+        then the caller posts, at least once.
+        """
+        try:
+            channel_id = self._channel_id(route)
+            if channel_id is None:
+                log.warning("slack: channel %s not found by name; cannot check for an earlier post", route)
+                return None
+            history = self._call("conversations.history", self.client.conversations_history, route,
+                                 channel=channel_id, oldest=f"{attempted_at - CLOCK_MARGIN_SECONDS:.6f}",
+                                 limit=HISTORY_PAGE, include_all_metadata=True)
+        except PermanentError as exc:
+            log.warning("slack: cannot check %s for an earlier post (%s); posting", route, exc.reason)
+            return None
+        for item in history.get("messages") or []:
+            metadata = item.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT_TYPE and payload.get("incident_id") == incident_id:
+                log.info("slack: adopting the message %s an earlier attempt posted in %s", item["ts"], route)
+                return {"channel": channel_id, "ts": item["ts"], "replied": int(payload.get("sequence") or 0),
+                        "chart": False}
+        return None
+
+    def _channel_id(self, route: str) -> str | None:
+        """Slack's id of the channel ``route`` names (``#name`` or ``name``); a route that is an id is one."""
+        if route[:1] in ("C", "G") and route.isalnum() and route.isupper():  # Slack names are lower case
+            return route
+        name = route.lstrip("#")
+        if name not in self._channel_ids:
+            cursor = None
+            while True:
+                page = self._call("conversations.list", self.client.conversations_list, route,
+                                  types="public_channel,private_channel", exclude_archived=True,
+                                  limit=CHANNEL_PAGE, cursor=cursor)
+                self._channel_ids.update((c["name"], c["id"]) for c in page.get("channels") or [])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if name in self._channel_ids or not cursor:
+                    break
+        return self._channel_ids.get(name)
 
     def _edit(self, message: dict[str, Any], blocks: list[dict[str, Any]], text: str, route: str) -> bool:
         try:

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from alerts.console import ConsoleNotifier
 from alerts.delivery import Deliverer, Delivery, DeliveryAborted
+from alerts.notifier import RetryableError
 from alerts.pagerduty import PagerDutyClient, PagerDutyNotifier
 from alerts.ratelimit import MinIntervalLimiter
 from alerts.retry import Backoff
@@ -73,6 +74,66 @@ def test_slack_timeout_is_retried_and_posts_once(slack):
     assert len(clock.sleeps) == 1
     assert len(slack.calls("chat.postMessage", succeeded=False)) == 2
     assert len(slack.all_messages()) == 1
+
+
+def test_a_post_whose_answer_was_lost_is_found_and_edited_not_posted_twice(slack):
+    # Slack posts the message but the answer never arrives (the client times out): the retry finds
+    # the message by its metadata in the channel's history and carries on with it.
+    clock = FakeClock()
+    slack.fail_next(503, method="chat.postMessage", delay=1.0, processed=True)
+    messages: dict = {}
+    events = crisis_events()
+    delivery = Delivery(slack_notifier(slack, messages, timeout=0.2), {}, sleep=clock.sleep)
+    assert delivery.deliver(events[0]) == "delivered"
+    [message] = slack.all_messages()
+    assert message["metadata"] == {"event_type": "crisiswatch_incident",
+                                   "event_payload": {"incident_id": events[0]["incident_id"],
+                                                     "sequence": events[0]["sequence"]}}
+    assert len(slack.calls("conversations.history")) == 1 and len(message["files"]) == 1
+    stored = messages[events[0]["incident_id"]]
+    assert stored["pending"] == {} and stored["channels"]["#crisiswatch"]["ts"] == message["ts"]
+    assert delivery.deliver(events[1]) == "delivered"  # later events edit the same message
+    assert len(slack.all_messages()) == 1 and len(message["replies"]) == 1
+
+
+def test_a_worker_restarted_after_an_unanswered_post_adopts_the_message(slack):
+    messages: dict = {}
+    events = crisis_events()
+    slack.fail_next(500, method="chat.postMessage", processed=True)
+    with pytest.raises(RetryableError):
+        slack_notifier(slack, messages, charts=False).send(events[0])
+    assert "#crisiswatch" in messages[events[0]["incident_id"]]["pending"]
+    restarted = slack_notifier(slack, messages, charts=False)  # new process: same store, nothing cached
+    assert restarted.send(events[0]) is True
+    assert len(slack.all_messages()) == 1
+    # the channel id came from conversations.list (the route is a name), then one history read
+    assert len(slack.calls("conversations.list")) == 1 and len(slack.calls("conversations.history")) == 1
+
+
+def test_the_channel_id_is_found_on_a_later_page_of_the_channel_list(slack, monkeypatch):
+    monkeypatch.setattr("alerts.slack.CHANNEL_PAGE", 2)
+    notifier = slack_notifier(slack, {}, charts=False)
+    for brand in ("a", "b", "c", "d"):
+        notifier.client.chat_postMessage(channel=f"#other-{brand}", text="hello")
+    notifier.client.chat_postMessage(channel="#crisiswatch", text="hello")
+    assert notifier._channel_id("#crisiswatch") == slack.channel_ids["#crisiswatch"]
+    assert len(slack.calls("conversations.list")) == 3
+    assert notifier._channel_id("C0123ABCD") == "C0123ABCD"  # an id is its own id
+
+
+def test_without_the_history_scope_an_unanswered_post_is_posted_again_and_said_so(slack, caplog):
+    # The fallback is at-least-once: a second message, and a warning that names the reason.
+    messages: dict = {}
+    events = crisis_events()
+    slack.fail_next(500, method="chat.postMessage", processed=True)
+    notifier = slack_notifier(slack, messages, charts=False)
+    with pytest.raises(RetryableError):
+        notifier.send(events[0])
+    slack.fail_next_error("missing_scope", method="conversations.history")
+    with caplog.at_level("WARNING", logger="alerts.slack"):
+        assert notifier.send(events[0]) is True
+    assert len(slack.all_messages()) == 2
+    assert "missing_scope" in caplog.text and messages[events[0]["incident_id"]]["pending"] == {}
 
 
 def test_a_ten_minute_outage_loses_nothing_and_keeps_order(slack):

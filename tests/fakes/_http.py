@@ -9,7 +9,8 @@ daemon thread. Use it as a context manager (or ``start()`` / ``stop()``) from a 
 Scripting: :meth:`FakeServer.fail_next` queues failures (an HTTP status with optional headers and
 body, and/or a delay before answering, longer than the client's timeout to simulate one). The
 next matching request consumes the first matching failure and is *not* processed: nothing is
-posted or paged for it, as if the receiver had been down. :meth:`FakeServer.outage` takes the
+posted or paged for it, as if the receiver had been down (unless the failure says ``processed``:
+then the receiver did the work and only the answer is lost). :meth:`FakeServer.outage` takes the
 receiver down for a while instead: every request answers with the next of some failures, in turn,
 for as long as a condition holds (a fake clock's time, or :func:`for_seconds` of real time).
 """
@@ -37,6 +38,7 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     method: str | None = None
+    processed: bool = False  # the request takes effect, only its answer is this failure (a lost response)
 
 
 @dataclass
@@ -120,11 +122,15 @@ class FakeServer:
     # -- scripting and inspection ---------------------------------------------------------------
 
     def fail_next(self, status: int = 500, *, count: int = 1, method: str | None = None, body: Any = None,
-                  headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
-        """Answer the next ``count`` requests to ``method`` with ``status`` (after ``delay`` seconds)."""
+                  headers: dict[str, str] | None = None, delay: float = 0.0, processed: bool = False) -> None:
+        """Answer the next ``count`` requests to ``method`` with ``status`` (after ``delay`` seconds).
+
+        With ``processed=True`` the request is carried out first and only its answer is lost: the
+        receiver did the work, the client saw an error or (with a delay past its timeout) nothing.
+        """
         with self._lock:
             for _ in range(count):
-                self._failures.append(Failure(status, body, dict(headers or {}), delay, method))
+                self._failures.append(Failure(status, body, dict(headers or {}), delay, method, processed))
 
     def outage(self, active: Callable[[], bool], failures: Sequence[Failure]) -> None:
         """While ``active()`` is true, answer every request with the next of ``failures`` (cycled)."""
@@ -168,6 +174,9 @@ class FakeServer:
             elif self._outage is not None and self._outage[0]():
                 failure = next(self._outage[1])
         if failure is not None:
+            if failure.processed:
+                with self._lock:
+                    self.handle(request)
             if failure.delay:
                 self._stopping.wait(failure.delay)
             status, answer_headers, body = failure.status, failure.headers, self.failure_body(failure)

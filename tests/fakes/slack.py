@@ -1,8 +1,11 @@
 """A fake Slack Web API: the methods crisiswatch calls, with Slack's checks and answers.
 
-Implemented: ``auth.test``, ``chat.postMessage`` (also thread replies with ``thread_ts``),
-``chat.update``, ``files.getUploadURLExternal``, the upload URL it returns (served by this same
-server at ``/upload/<file id>``) and ``files.completeUploadExternal``. Every ``/api/`` call checks
+Implemented: ``auth.test``, ``chat.postMessage`` (also thread replies with ``thread_ts``, and
+message ``metadata``), ``chat.update``, ``conversations.history`` (newest first, ``oldest``,
+``limit``, metadata only with ``include_all_metadata``; like Slack it wants a channel *id*),
+``conversations.list`` (paged with ``limit`` and ``cursor``), ``files.getUploadURLExternal``, the
+upload URL it returns (served by this same server at ``/upload/<file id>``) and
+``files.completeUploadExternal``. Every ``/api/`` call checks
 ``Authorization: Bearer <token>`` and answers ``{"ok": false, "error": "invalid_auth"}`` (or
 ``not_authed``) otherwise, like Slack, with HTTP 200. Block Kit limits are enforced
 (``invalid_blocks``) so that a message Slack would reject fails here too.
@@ -17,7 +20,8 @@ Inspect after the fact:
   name or id is in ``missing_channels``, which answers ``channel_not_found``).
 
 Script failures with ``fail_next(429, method="chat.postMessage", headers={"Retry-After": "1"})``,
-``fail_next(500)``, ``fail_next(503, delay=1.0)`` (a timeout for a client waiting less), or
+``fail_next(500)``, ``fail_next(503, delay=1.0)`` (a timeout for a client waiting less),
+``fail_next(503, delay=1.0, processed=True)`` (the message is posted, the answer never arrives), or
 ``fail_next_error("channel_not_found")`` for an ``ok: false`` answer.
 """
 
@@ -26,7 +30,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import time
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from ._http import Failure, FakeServer, RecordedRequest
 
@@ -46,7 +52,7 @@ class FakeSlack(FakeServer):
         self.files: dict[str, dict[str, Any]] = {}
         self.channel_ids: dict[str, str] = {}
         self.missing_channels: set[str] = set()
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
         self._file_ids = itertools.count(1)
 
     @property
@@ -99,6 +105,7 @@ class FakeSlack(FakeServer):
         else:
             handler = getattr(self, "_" + request.method.replace(".", "_"), None)
             body = request.body if isinstance(request.body, dict) else {}
+            body = {**dict(parse_qsl(urlsplit(request.path).query)), **body}  # GET methods take parameters
             answer = handler(body) if handler else {"ok": False, "error": "unknown_method"}
         request.ok = bool(answer.get("ok"))
         return 200, {}, answer
@@ -125,8 +132,33 @@ class FakeSlack(FakeServer):
                 return {"ok": False, "error": "thread_not_found"}
             parent["replies"].append({**message, "thread_ts": thread_ts})
         else:
-            self.messages.setdefault(channel_id, {})[ts] = {**message, "replies": [], "edits": 0, "files": []}
+            self.messages.setdefault(channel_id, {})[ts] = {**message, "replies": [], "edits": 0, "files": [],
+                                                            "metadata": body.get("metadata")}
         return {"ok": True, "channel": channel_id, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+
+    def _conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel_id = str(body.get("channel") or "")
+        if channel_id not in self.channel_ids.values() or channel_id in self.missing_channels:
+            return {"ok": False, "error": "channel_not_found"}  # names are not accepted here, ids only
+        oldest = float(body.get("oldest") or 0)
+        limit = int(body.get("limit") or 100)
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        newest_first = sorted(self.messages.get(channel_id, {}).values(), key=lambda m: float(m["ts"]), reverse=True)
+        found = [m for m in newest_first if float(m["ts"]) > oldest]
+        page = [{"type": "message", "ts": m["ts"], "text": m["text"],
+                 **({"metadata": m["metadata"]} if with_metadata and m.get("metadata") else {})}
+                for m in found[:limit]]
+        return {"ok": True, "messages": page, "has_more": len(found) > limit}
+
+    def _conversations_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": channel_id, "name": name.lstrip("#"), "is_archived": False}
+                    for name, channel_id in self.channel_ids.items()
+                    if name != channel_id and channel_id not in self.missing_channels]
+        start = int(body.get("cursor") or 0)
+        limit = int(body.get("limit") or 100)
+        following = start + limit if start + limit < len(channels) else None
+        return {"ok": True, "channels": channels[start:start + limit],
+                "response_metadata": {"next_cursor": "" if following is None else str(following)}}
 
     def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
         channel_id = self._channel(body.get("channel"), create=False)
@@ -195,8 +227,9 @@ class FakeSlack(FakeServer):
         return None if channel_id in self.missing_channels else channel_id
 
     def _next_ts(self) -> str:
-        n = next(self._ts)
-        return f"{1_700_000_000 + n}.{n:06d}"
+        """Now, as Slack stamps a message, and unique (and increasing) however fast messages come."""
+        self._last_ts = max(round(time.time(), 6), self._last_ts + 1e-6)
+        return f"{self._last_ts:.6f}"
 
 
 def _check_content(body: dict[str, Any]) -> str | None:
