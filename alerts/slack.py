@@ -158,7 +158,8 @@ class SlackNotifier:
         stored = self.messages.get(incident_id) or {"channels": {}}
         record = {"channels": {route: dict(msg) for route, msg in stored["channels"].items()},
                   "pending": dict(stored.get("pending") or {})}
-        routes = list(record["channels"])
+        # A route with an unfinished post has a message to find even if none was stored.
+        routes = list(record["channels"]) + [r for r in record["pending"] if r not in record["channels"]]
         target = self.routing.channel_for(event["brand"], event["severity"])
         if target is not None and target not in routes and event["kind"] != "resolve":
             routes.append(target)
@@ -171,6 +172,7 @@ class SlackNotifier:
             self.messages[incident_id] = {"channels": {r: dict(m) for r, m in record["channels"].items()},
                                           "pending": dict(record["pending"])}
 
+        sent = False
         for route in routes:
             message = record["channels"].get(route)
             if message is None and route in record["pending"]:
@@ -179,6 +181,8 @@ class SlackNotifier:
                     record["channels"][route] = message
                     del record["pending"][route]
                     save()
+                elif event["kind"] == "resolve":
+                    continue  # the incident was never announced there: nothing to mark resolved
             if message is not None and not self._edit(message, blocks, text, route):
                 message = None  # the message was deleted in Slack: post a fresh one
             if message is None:
@@ -201,7 +205,8 @@ class SlackNotifier:
                 self._upload_chart(event, message, route)
                 message["chart"] = True
                 save()
-        return True
+            sent = True
+        return sent
 
     def _find_earlier_post(self, incident_id: str, route: str, attempted_at: float) -> dict[str, Any] | None:
         """The message an unfinished attempt may have posted in ``route``, from the channel's history.

@@ -110,6 +110,31 @@ def test_a_worker_restarted_after_an_unanswered_post_adopts_the_message(slack):
     assert len(slack.calls("conversations.list")) == 1 and len(slack.calls("conversations.history")) == 1
 
 
+def test_a_resolve_marks_resolved_the_message_an_unanswered_post_left(slack):
+    messages: dict = {}
+    events = crisis_events()
+    slack.fail_next(500, method="chat.postMessage", processed=True)
+    notifier = slack_notifier(slack, messages, charts=False)
+    with pytest.raises(RetryableError):
+        notifier.send(events[0])
+    assert events[-1]["kind"] == "resolve" and notifier.send(events[-1]) is True
+    [message] = slack.all_messages()
+    assert message["text"].startswith("RESOLVED skyway") and message["edits"] == 1
+
+
+def test_a_resolve_where_nothing_was_posted_posts_nothing(slack):
+    messages: dict = {}
+    events = crisis_events()
+    notifier = slack_notifier(slack, messages, charts=False)
+    notifier.client.chat_postMessage(channel="#crisiswatch", text="someone else's message")
+    slack.fail_next(500, method="chat.postMessage")  # refused: nothing was posted
+    with pytest.raises(RetryableError):
+        notifier.send(events[0])
+    assert notifier.send(events[-1]) is False  # nothing of this incident was ever posted here
+    assert [m["text"] for m in slack.all_messages()] == ["someone else's message"]
+    assert len(slack.calls("conversations.history")) == 1
+
+
 def test_the_channel_id_is_found_on_a_later_page_of_the_channel_list(slack, monkeypatch):
     monkeypatch.setattr("alerts.slack.CHANNEL_PAGE", 2)
     notifier = slack_notifier(slack, {}, charts=False)
