@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.base import Detector, Stateful
 from detectors.volume import ExceedanceTail, VolumeDetector, VolumeResult, anscombe, inverse_anscombe
@@ -450,3 +452,22 @@ def test_a_measurement_series_survives_a_state_round_trip():
     start = START + (len(values) - 100) * 5 * MINUTE
     assert [r.score for r in feed(restored, values[-100:], start=start, step=5 * MINUTE)] == \
         [r.score for r in feed(detector, values[-100:], start=start, step=5 * MINUTE)]
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.lists(st.tuples(st.floats(-600.0, 3600.0, allow_nan=False),
+                          st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                    st.integers(0, 10**6).map(float))),
+                min_size=1, max_size=400),
+       st.sampled_from(["auto", "counts", "measurements"]))
+def test_any_series_scores_in_the_unit_interval_and_round_trips(steps, value_type):
+    # Any values (NaN, infinities, negatives, 1e308, counts) at any steps (gaps, repeats, going back).
+    detector = VolumeDetector(value_type=value_type, warmup_hours=0.5)
+    timestamp = START
+    for step, value in steps:
+        timestamp += step
+        result = detector.update(timestamp, value)
+        assert 0.0 <= result.score <= 1.0
+    restored = VolumeDetector.from_state(json.loads(json.dumps(detector.to_state())),
+                                         value_type=value_type, warmup_hours=0.5)
+    assert restored.to_state() == detector.to_state()
