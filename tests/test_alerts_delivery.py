@@ -96,12 +96,19 @@ def test_a_post_whose_answer_was_lost_is_found_and_edited_not_posted_twice(slack
     assert len(slack.all_messages()) == 1 and len(message["replies"]) == 1
 
 
-def test_a_worker_restarted_after_an_unanswered_post_adopts_the_message(slack):
-    messages: dict = {}
+def unanswered_opening(slack: FakeSlack, messages: dict) -> tuple[SlackNotifier, list[dict]]:
+    """A notifier whose post of the opening event Slack carried out but answered with a 500."""
     events = crisis_events()
     slack.fail_next(500, method="chat.postMessage", processed=True)
+    notifier = slack_notifier(slack, messages, charts=False)
     with pytest.raises(RetryableError):
-        slack_notifier(slack, messages, charts=False).send(events[0])
+        notifier.send(events[0])
+    return notifier, events
+
+
+def test_a_worker_restarted_after_an_unanswered_post_adopts_the_message(slack):
+    messages: dict = {}
+    _, events = unanswered_opening(slack, messages)
     assert "#crisiswatch" in messages[events[0]["incident_id"]]["pending"]
     restarted = slack_notifier(slack, messages, charts=False)  # new process: same store, nothing cached
     assert restarted.send(events[0]) is True
@@ -111,12 +118,7 @@ def test_a_worker_restarted_after_an_unanswered_post_adopts_the_message(slack):
 
 
 def test_a_resolve_marks_resolved_the_message_an_unanswered_post_left(slack):
-    messages: dict = {}
-    events = crisis_events()
-    slack.fail_next(500, method="chat.postMessage", processed=True)
-    notifier = slack_notifier(slack, messages, charts=False)
-    with pytest.raises(RetryableError):
-        notifier.send(events[0])
+    notifier, events = unanswered_opening(slack, {})
     assert events[-1]["kind"] == "resolve" and notifier.send(events[-1]) is True
     [message] = slack.all_messages()
     assert message["text"].startswith("RESOLVED skyway") and message["edits"] == 1
@@ -149,11 +151,7 @@ def test_the_channel_id_is_found_on_a_later_page_of_the_channel_list(slack, monk
 def test_without_the_history_scope_an_unanswered_post_is_posted_again_and_said_so(slack, caplog):
     # The fallback is at-least-once: a second message, and a warning that names the reason.
     messages: dict = {}
-    events = crisis_events()
-    slack.fail_next(500, method="chat.postMessage", processed=True)
-    notifier = slack_notifier(slack, messages, charts=False)
-    with pytest.raises(RetryableError):
-        notifier.send(events[0])
+    notifier, events = unanswered_opening(slack, messages)
     slack.fail_next_error("missing_scope", method="conversations.history")
     with caplog.at_level("WARNING", logger="alerts.slack"):
         assert notifier.send(events[0]) is True
