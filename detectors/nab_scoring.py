@@ -92,7 +92,9 @@ def label_rows(file_name: str, timestamps: Sequence[str], anomaly_scores: Sequen
     """
     if len(timestamps) != len(anomaly_scores):
         raise ValueError(f"{file_name}: {len(timestamps)} timestamps but {len(anomaly_scores)} scores")
-    index = {timestamp: i for i, timestamp in enumerate(timestamps)}
+    index: dict[str, int] = {}
+    for i, timestamp in enumerate(timestamps):
+        index.setdefault(timestamp, i)  # a repeated timestamp is found at its first row, as NAB's list.index
     spans = []
     for start, end in sorted(windows):
         if start not in index or end not in index:

@@ -88,6 +88,14 @@ def test_hand_computed_cases():
     assert raw(set(), LOW_FN) == pytest.approx(-2.0)
 
 
+def test_a_repeated_timestamp_is_a_window_limit_at_its_first_row_as_in_nab():
+    # NAB finds a window's right edge with list.index, the first row with that timestamp (NAB's own
+    # exchange-2_cpm_results.csv repeats one): a row repeating the end stamp is then past the window.
+    times = [*TIMES[:30], TIMES[29], *TIMES[30:39]]
+    rows = label_rows("f.csv", times, [0.0] * 40, WINDOWS)
+    assert [row.window is not None for row in rows[20 - 6:31 - 6]] == [True] * 10 + [False]
+
+
 def test_perfect_detector_scores_100_and_null_detector_0():
     for profile in PROFILES:
         perfect = normalised_score(raw({20}, profile), 1, profile)
