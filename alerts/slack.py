@@ -155,9 +155,7 @@ class SlackNotifier:
 
     def send(self, event: dict[str, Any]) -> bool:
         incident_id = event["incident_id"]
-        stored = self.messages.get(incident_id) or {"channels": {}}
-        record = {"channels": {route: dict(msg) for route, msg in stored["channels"].items()},
-                  "pending": dict(stored.get("pending") or {})}
+        record = _copied(self.messages.get(incident_id) or {"channels": {}})
         # A route with an unfinished post has a message to find even if none was stored.
         routes = list(record["channels"]) + [r for r in record["pending"] if r not in record["channels"]]
         target = self.routing.channel_for(event["brand"], event["severity"])
@@ -169,8 +167,7 @@ class SlackNotifier:
         sequence = int(event["sequence"])
 
         def save() -> None:
-            self.messages[incident_id] = {"channels": {r: dict(m) for r, m in record["channels"].items()},
-                                          "pending": dict(record["pending"])}
+            self.messages[incident_id] = _copied(record)
 
         sent = False
         for route in routes:
@@ -286,6 +283,12 @@ class SlackNotifier:
         except (OSError, http.client.HTTPException, SlackClientError) as exc:
             # URLError, TimeoutError, ConnectionError, RemoteDisconnected, an upload answered oddly
             raise RetryableError(f"slack {method}: {type(exc).__name__}") from None
+
+
+def _copied(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep enough copy of a message record, so that the store never shares dicts with our working copy."""
+    return {"channels": {route: dict(message) for route, message in record["channels"].items()},
+            "pending": dict(record.get("pending") or {})}
 
 
 def _api_error(method: str, exc: SlackApiError) -> Exception:

@@ -125,12 +125,12 @@ def ewma_rate(step_seconds: float, halflife_seconds: float) -> float:
     return 1.0 - 0.5 ** (step_seconds / halflife_seconds)
 
 
-def _valid_count(count: float) -> bool:
-    return isinstance(count, int | float) and math.isfinite(count) and count >= 0
-
-
 def _valid_measurement(value: float) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _valid_count(count: float) -> bool:
+    return _valid_measurement(count) and count >= 0
 
 
 def _unchanged(value: float) -> float:
@@ -139,7 +139,7 @@ def _unchanged(value: float) -> float:
 
 def _is_count(value: float) -> bool:
     """A value a count can take: a whole number, not negative (NaN and infinities are not counts either)."""
-    return isinstance(value, int | float) and math.isfinite(value) and value >= 0 and value == int(value)
+    return _valid_count(value) and value == int(value)
 
 
 VALUE_TYPES = ("auto", "counts", "measurements")
@@ -503,7 +503,7 @@ class VolumeDetector:
         self._level_weight = 0.0
         # Counts start from Poisson noise (E|r| of a normal with sd 0.5, worth one bucket of evidence);
         # measurements have no such prior and learn their spread from the first residuals.
-        self._abs_residual = 0.0 if self._measurements else POISSON_SPREAD * math.sqrt(2 / math.pi)
+        self._abs_residual = 0.0 if self._measurements else POISSON_SPREAD / _SQRT_HALF_PI
         self._spread_weight = 0.0
         self._first_time: float | None = None
         self._last_time: float | None = None
@@ -543,7 +543,7 @@ class VolumeDetector:
         After the warm-up the choice stands: a count series given a fractional or negative value
         then has a bad (or fractional) count, not a new nature.
         """
-        if self._type_open and isinstance(value, int | float) and math.isfinite(value) and not _is_count(value):
+        if self._type_open and _valid_measurement(value) and not _is_count(value):
             self._read_as(measurements=True)
             self._type_open = False
             self._reset()
