@@ -260,8 +260,9 @@ def test_the_score_rises_once_per_incident_while_the_alert_lasts():
     assert all(r.alert for r in bigger) and [r.score for r in bigger[1:]] == [0.0, 0.0]
     assert [r.raises_alert for r in bigger] == [True, False, False]
     # ... and once the refractory period is over, a burst like the first scores again.
-    feed(detector, [10.0] * int(25 * HOUR / MINUTE), start=t + 4 * HOUR)
-    later = detector.update(t + 29 * HOUR, 60.0)
+    over = 3 * HOUR + detector.refractory_hours * HOUR + HOUR
+    feed(detector, [10.0] * int((over - 4 * HOUR) / MINUTE), start=t + 4 * HOUR)
+    later = detector.update(t + over, 60.0)
     assert later.alert and later.score > 0.5
 
 
