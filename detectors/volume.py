@@ -383,8 +383,9 @@ class VolumeDetector:
         recur at one hour of the day or week are learnt as seasonality only
         slowly. (On NAB, 1.5 to 1.9 spreads all beat 2.5 on the swept score,
         half A and leave-one-file-out. Together with a ten-day long tail
-        and the 24 h refractory period of the time, 1.4 and 1.5 score 83.1 swept and 82.9 with the ``alert`` column,
-        against 82.7 / 79.9 at 1.6 and 82.7 / 79.9 at 1.7: a burst that
+        and the 24 h refractory period of the time, 1.4 and 1.5 score 83.1
+        swept and 82.9 with the ``alert`` column, against 82.7 / 79.9 at 1.6
+        and 82.7 / 79.9 at 1.7: a burst that
         recurs at one hour for a few days then stays news a little longer.)
     tail_threshold_z
         Where the exponential tail of ``z`` starts (values above it are "excesses").
@@ -404,9 +405,8 @@ class VolumeDetector:
         series is that old, this tail remembers as much as there is (never
         less than ``tail_halflife_days``), so a young series is not held to
         the prior for a week. (On NAB, with ``profile_clip_z=1.5`` and a 24 h
-        refractory period: 7 days
-        82.6 swept, 8.5 days 82.7, 10 and 12 days 83.1 and 82.9, 14 days
-        82.9 but 80.1 with the ``alert`` column.)
+        refractory period: 7 days 82.6 swept, 8.5 days 82.7, 10 and 12 days
+        83.1 and 82.9, 14 days 82.9 but 80.1 with the ``alert`` column.)
     tail_learn_cap_periods
         A burst teaches each tail its excess only up to the ``z`` of this many
         alert return periods (120 days), so that one record burst does not make
@@ -417,11 +417,10 @@ class VolumeDetector:
         rarer still: one incident is one rise of the score, not one per
         bucket. ``0`` scores every bucket on its own. Within one burst,
         once a bucket has scored at the alert level, growth no longer
-        scores (see ``burst_gap_hours``). A day and two hours: a story
-        echoes at about the same hour the next day (its audience comes back,
-        scheduled reposts, the next news cycle), and that echo is not a new
-        event unless it is bigger; a refractory period of exactly a day ends
-        minutes before it. (On NAB realTweets, standard swept / ``alert``
+        scores (see ``burst_gap_hours``). A day and two hours: a burst often
+        comes back at about the same hour the next day, and that echo is not
+        a new event unless it is rarer; a refractory period of exactly a day
+        ends minutes before it. (On NAB realTweets, standard swept / ``alert``
         column: 24 h 83.1 / 82.9, 25 h 83.2 / 83.1, 25.5 to 26.5 h 83.4 /
         83.2, 27 h 83.2 / 83.0, 28 to 30 h 82.9 to 83.0, 32 h 79.9: UPS has
         bursts 27 and 28 h apart that are labelled as separate anomalies,
