@@ -187,6 +187,15 @@ def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         records = sum(1 for line in posts.open("rb") if line.strip()) + len(bad)
         wait_for(lambda: _records_processed(worker) >= records, 150,
                  f"the worker to process all {records} records")
+        # Ingest is only the first hop: the per-brand stage reads posts.by_brand, opens incidents and
+        # hands them to the notifier through the outbox. The lag gauge is refreshed every few seconds, so a
+        # 0 read right after ingest may predate the forwarded records; wait for the effects themselves.
+        wait_for(lambda: _brand_stage_counted(worker) >= _posts_matched(worker), 150,
+                 "the per-brand stage to count every matched post",
+                 state=lambda: (_brand_stage_counted(worker), _posts_matched(worker)))
+        wait_for(lambda: _total(worker, "crisiswatch_alerts_sent_total") > 0, 60,
+                 "the scenario's viral complaint to open an incident and its alert to be delivered",
+                 state=lambda: _total(worker, "crisiswatch_incident_events_total"))
         wait_for(lambda: _consumer_lag(worker) == 0, 30, "the worker to report that it caught up (lag 0)")
         # A few more scrapes and rule evaluations after the last post, then everything is in the TSDB.
         time.sleep(4)
@@ -211,6 +220,22 @@ def _ready(url: str) -> bool:
 def _consumer_lag(worker: WorkerProcess) -> float:
     samples = metric_samples(worker.metrics(), "crisiswatch_consumer_lag_messages")
     return sum(samples.values()) if samples else -1
+
+
+def _total(worker: WorkerProcess, name: str, **labels: str) -> float:
+    """The sum of metric ``name`` over its series (those with ``labels``) on the worker's /metrics."""
+    samples = metric_samples(worker.metrics(), name)
+    return sum(v for key, v in samples.items() if set(labels.items()) <= set(key))
+
+
+def _posts_matched(worker: WorkerProcess) -> float:
+    """Posts that ingest matched to a brand and forwarded to the per-brand stage."""
+    return _total(worker, "crisiswatch_posts_total", outcome="matched")
+
+
+def _brand_stage_counted(worker: WorkerProcess) -> float:
+    """Every post the per-brand stage counts is observed once in the pipeline latency histogram."""
+    return _total(worker, "crisiswatch_pipeline_latency_seconds_count")
 
 
 def _records_processed(worker: WorkerProcess) -> float:
