@@ -90,6 +90,7 @@ class Delivery:
                  should_stop: Callable[[], bool] = lambda: False) -> None:
         self.notifier = notifier
         self.cursors = cursors
+        metrics.initialise(notifier.kind)
         self.backoff = backoff or Backoff()
         self._sleep = sleep
         self._clock = clock

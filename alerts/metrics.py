@@ -34,3 +34,16 @@ DELIVERY_LATENCY = Histogram(
     ["notifier"],
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+
+
+def initialise(notifier_kind: str) -> None:
+    """Create this notifier kind's series at 0 before its first event.
+
+    ``increase()`` and ``rate()`` only see a rise between two scrapes: a series born at its first
+    increment starts at 1, and that first delivery (or failure) would be missing from every board
+    and alert rule until the next one. Prometheus' instrumentation guide: initialise the label
+    values you know.
+    """
+    for counter in (ALERTS_SENT, ALERTS_FAILED, ALERTS_RETRIED, ALERTS_DUPLICATES):
+        counter.labels(notifier_kind)
+    DELIVERY_LATENCY.labels(notifier_kind)

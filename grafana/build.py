@@ -112,7 +112,7 @@ def stat(title: str, target: dict[str, Any], unit: str, description: str, *, wid
         steps.append({"color": "red", "value": red_at})
     defaults: dict[str, Any] = {"thresholds": {"mode": "absolute", "steps": steps}}
     if no_value is not None:
-        defaults["noValue"] = no_value  # a counter that never moved has no series: show it as 0, not "No data"
+        defaults["noValue"] = no_value  # no series yet (no notifier configured, no scrape yet): show 0, not "No data"
     options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                "colorMode": "background", "graphMode": "area", "textMode": "auto", "justifyMode": "auto"}
     return Panel(title, "stat", [target], unit, description, width, height, options=options, defaults=defaults)

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from faust.types import EventT
 
-from alerts.incidents import IncidentTracker
+from alerts.incidents import KINDS, IncidentTracker
 from streams import metrics
 from streams.backtest import new_monitor
 from streams.config import Config
@@ -96,6 +96,7 @@ class BrandStage:
         self.monitor_states = monitor_states
         self.tracker = tracker
         self.known = frozenset(config.brand_names)
+        metrics.initialise(self.known, KINDS)
         self.monitors: dict[str, BrandMonitor] = {}
         self.partition_of: dict[str, int] = {}
         self.saved_at: dict[str, float] = {}
@@ -197,6 +198,9 @@ class BrandStage:
                     evaluations.extend(monitor.advance(watermark.value(now)))
                 except Exception:  # as above; no post to blame, and the next batch tries again
                     log.exception("brand %s: the monitor failed to advance", brand)
+            if monitor.late_posts:  # counted by the monitor, exported (and reset) here
+                metrics.LATE_POSTS.labels(brand=metrics.brand_label(brand, self.known)).inc(monitor.late_posts)
+                monitor.late_posts = 0
         outbox = []
         for evaluation in evaluations:
             outbox.extend((evaluation.brand, event) for event in evaluation.events)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from streams.post import REASONS
+
 PLATFORMS = frozenset({"twitter", "x", "reddit", "facebook", "instagram", "tiktok", "youtube",
                        "linkedin", "threads", "bluesky", "mastodon", "news", "blog", "forum", "review"})
 OUTCOMES = ("matched", "unmatched", "invalid")
@@ -138,3 +140,27 @@ def observe_many(histogram: Histogram, amounts: Iterable[float]) -> None:
         if count:
             bucket.inc(count)
     total.inc(summed)
+
+
+#: The detectors whose own alert decisions ``crisiswatch_detector_alerts_total`` counts.
+DETECTORS = ("volume", "shift", "story")
+
+
+def initialise(brands: Iterable[str], incident_kinds: Iterable[str]) -> None:
+    """Create the event counters' series at 0 for every configured brand and dead-letter reason.
+
+    ``increase()`` and ``rate()`` only see a rise between two scrapes: a series born at its first
+    increment starts at 1, so without this the first incident a brand opens after a worker starts
+    (and its first complaint, detector alert or dead letter of a reason) is missing from the boards
+    and from the dead-letter alert rule. Every label value here is from the config or a fixed set.
+    """
+    kinds = tuple(incident_kinds)
+    for brand in brands:
+        COMPLAINTS.labels(brand=brand)
+        LATE_POSTS.labels(brand=brand)
+        for detector in DETECTORS:
+            DETECTOR_ALERTS.labels(brand=brand, detector=detector)
+        for kind in kinds:
+            INCIDENT_EVENTS.labels(brand=brand, kind=kind)
+    for reason in REASONS:
+        DLQ.labels(reason=reason)

@@ -117,6 +117,7 @@ class BrandMonitor:
         #: array of doubles, not lists of floats, because 10,000 brands keep one each
         self.series = array("d", (value for point in state.get("series") or [] for value in point))
         self.watermark: float = state.get("watermark") or float("-inf")
+        #: late posts since the owner last read and reset this (the worker exports it as a counter)
         self.late_posts = 0
         #: posts ahead of the watermark, applied once it reaches them (not saved: see streams/brand_stage.py)
         self.pending: list[tuple[float, int, Post, float, bool]] = []

@@ -339,3 +339,17 @@ def test_console_notifier_leaves_out_an_unknown_author():
     ConsoleNotifier(stream).send(event)
     out = stream.getvalue()
     assert "(812 reshares)" in out and "(, " not in out and "(@commuter, 301 reshares)" in out
+
+
+def test_a_notifiers_counters_exist_at_zero_before_its_first_event():
+    """A series born at its first increment loses that increment to ``increase()`` on every board."""
+
+    class FreshKind(ConsoleNotifier):
+        kind = "fresh-kind-for-this-test"
+
+    names = ("crisiswatch_alerts_sent_total", "crisiswatch_alerts_failed_total",
+             "crisiswatch_alerts_retried_total", "crisiswatch_alerts_duplicates_skipped_total",
+             "crisiswatch_alert_delivery_latency_seconds_count")
+    assert [REGISTRY.get_sample_value(name, {"notifier": FreshKind.kind}) for name in names] == [None] * 5
+    Delivery(FreshKind(io.StringIO()), {})
+    assert [REGISTRY.get_sample_value(name, {"notifier": FreshKind.kind}) for name in names] == [0.0] * 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import orjson
+from prometheus_client import REGISTRY, generate_latest
 
 from streams.backtest import tracker_from
 from streams.brand_stage import LIVE, BrandStage, unpack_state
@@ -100,3 +101,33 @@ def test_a_live_monitors_state_is_held_once_and_put_back_into_the_table_on_a_reb
     rebuilt = brand_stage.monitor("skyway")  # the partition stayed: rebuilt from the table's memory
     assert orjson.loads(orjson.dumps(rebuilt.to_state())) == orjson.loads(orjson.dumps(live))
     assert states.data["skyway"] == LIVE
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_post_after_its_bucket_closed_is_counted_as_late_on_the_metrics():
+    """The monitor counts late posts; the stage exports them (this counter was once never incremented)."""
+    brand_stage, counts = stage()
+    before = _sample("crisiswatch_late_posts_total", brand="skyway")
+    on_time = [event(0, "skyway", t=T0), event(1, "skyway", t=T0 + 600)]  # the second closes T0's bucket
+    brand_stage.process(on_time)
+    assert _sample("crisiswatch_late_posts_total", brand="skyway") == before
+    brand_stage.process([event(2, "skyway", t=T0 - 2)])  # lands in T0's bucket, closed ten minutes ago
+    brand_stage.process([event(3, "skyway", t=T0 + 601)])  # exported once, not again with the next batch
+    assert _sample("crisiswatch_late_posts_total", brand="skyway") == before + 1
+    assert sum(row["total"] for row in counts.data.values()) == 4  # the table still counts it
+
+
+def test_every_configured_brand_has_its_event_counters_at_zero_before_any_event():
+    """``increase()`` loses a counter's first event if its series is born at 1 (see streams/metrics.py)."""
+    brand_stage, _ = stage()
+    exposed = generate_latest(REGISTRY).decode()
+    for brand in brand_stage.known:
+        for name, labels in (("crisiswatch_incident_events_total", f'brand="{brand}",kind="open"'),
+                             ("crisiswatch_detector_alerts_total", f'brand="{brand}",detector="story"'),
+                             ("crisiswatch_complaint_posts_total", f'brand="{brand}"'),
+                             ("crisiswatch_late_posts_total", f'brand="{brand}"')):
+            assert f"{name}{{{labels}}}" in exposed, (name, labels)
+    assert 'crisiswatch_dlq_posts_total{reason="not_json"}' in exposed
