@@ -385,8 +385,8 @@ class VolumeDetector:
         half A and leave-one-file-out. Together with a ten-day long tail
         and the 24 h refractory period of the time, 1.4 and 1.5 score 83.1
         swept and 82.9 with the ``alert`` column, against 82.7 / 79.9 at 1.6
-        and 82.7 / 79.9 at 1.7: a burst that
-        recurs at one hour for a few days then stays news a little longer.)
+        and 82.7 / 79.9 at 1.7: a burst that recurs at one hour for a few
+        days then stays news a little longer.)
     tail_threshold_z
         Where the exponential tail of ``z`` starts (values above it are "excesses").
     burst_gap_hours
@@ -630,6 +630,10 @@ class VolumeDetector:
         """Learn ``x = (timestamp, count)``; bad counts and late or repeated timestamps are ignored."""
         timestamp, count = x
         self._notice_value_type(count)
+        self._learn(timestamp, count)
+
+    def _learn(self, timestamp: float, count: float) -> None:
+        """``learn_one`` once the value type has seen ``count`` (``update`` has already shown it)."""
         if not self._valid(count) or not math.isfinite(timestamp):
             return
         if self._last_time is not None and timestamp <= self._last_time:
@@ -719,7 +723,7 @@ class VolumeDetector:
             upper = self._untransformed(centre + band)
         alert = (rarity >= ALERT_SCORE and self.warmed_up and (self._measurements or count >= self.min_alert_count)
                  and (score > 0.0 or self._in_alerted_burst(timestamp)))
-        self.learn_one((timestamp, count))
+        self._learn(timestamp, count)
         return VolumeResult(timestamp=timestamp, count=count, score=score, expected=expected,
                             lower=lower, upper=upper, alert=alert, return_period_hours=return_period)
 

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from faust.types import EventT
 
-from alerts.incidents import KINDS, IncidentTracker
+from alerts.incidents import IncidentTracker
 from streams import metrics
 from streams.backtest import new_monitor
 from streams.config import Config
@@ -96,7 +96,7 @@ class BrandStage:
         self.monitor_states = monitor_states
         self.tracker = tracker
         self.known = frozenset(config.brand_names)
-        metrics.initialise(self.known, KINDS)
+        metrics.initialise(self.known)
         self.monitors: dict[str, BrandMonitor] = {}
         self.partition_of: dict[str, int] = {}
         self.saved_at: dict[str, float] = {}

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from alerts.incidents import KINDS
 from streams.post import REASONS
 
 PLATFORMS = frozenset({"twitter", "x", "reddit", "facebook", "instagram", "tiktok", "youtube",
@@ -146,7 +147,7 @@ def observe_many(histogram: Histogram, amounts: Iterable[float]) -> None:
 DETECTORS = ("volume", "shift", "story")
 
 
-def initialise(brands: Iterable[str], incident_kinds: Iterable[str]) -> None:
+def initialise(brands: Iterable[str]) -> None:
     """Create the event counters' series at 0 for every configured brand and dead-letter reason.
 
     ``increase()`` and ``rate()`` only see a rise between two scrapes: a series born at its first
@@ -154,13 +155,12 @@ def initialise(brands: Iterable[str], incident_kinds: Iterable[str]) -> None:
     (and its first complaint, detector alert or dead letter of a reason) is missing from the boards
     and from the dead-letter alert rule. Every label value here is from the config or a fixed set.
     """
-    kinds = tuple(incident_kinds)
     for brand in brands:
         COMPLAINTS.labels(brand=brand)
         LATE_POSTS.labels(brand=brand)
         for detector in DETECTORS:
             DETECTOR_ALERTS.labels(brand=brand, detector=detector)
-        for kind in kinds:
+        for kind in KINDS:
             INCIDENT_EVENTS.labels(brand=brand, kind=kind)
     for reason in REASONS:
         DLQ.labels(reason=reason)

@@ -116,6 +116,11 @@ def metric_samples(text: str, name: str) -> dict[tuple, float]:
     return out
 
 
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of metric ``name`` over its series that carry ``labels`` (all of them without)."""
+    return sum(v for key, v in metric_samples(text, name).items() if set(labels.items()) <= set(key))
+
+
 def posts_by_brand_platform(metrics_texts: Iterable[str]) -> Counter:
     """``crisiswatch_posts_total`` summed over workers, as (brand, platform) -> count (invalid excluded)."""
     totals: Counter = Counter()

@@ -53,6 +53,7 @@ from tests.kafka_helpers import (
     expected_counts,
     make_posts,
     metric_samples,
+    metric_total,
     posts_by_brand_platform,
     table_totals,
     wait_for,
@@ -250,8 +251,7 @@ def test_fuzzed_posts_through_a_real_worker(kafka, tmp_path, workers):
                            f"{expected - posts_by_brand_platform([worker.metrics()])}")
     elapsed = time.monotonic() - began
     assert worker.proc.poll() is None, worker.log_tail()
-    invalid = sum(v for k, v in metric_samples(worker.metrics(), "crisiswatch_posts_total").items()
-                  if dict(k)["outcome"] == "invalid")
+    invalid = metric_total(worker.metrics(), "crisiswatch_posts_total", outcome="invalid")
     assert invalid == len(sent)
 
     # The DLQ holds exactly the malformed posts: each once, original bytes, the reason it was built for.

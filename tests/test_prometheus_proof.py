@@ -35,7 +35,7 @@ import yaml
 
 from streams.localstack import REPO, WorkerProcess, free_port, write_config
 from tests.conftest import unique_name
-from tests.kafka_helpers import metric_samples, produce, wait_for
+from tests.kafka_helpers import metric_samples, metric_total, produce, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -212,9 +212,7 @@ def _consumer_lag(worker: WorkerProcess) -> float:
 
 
 def _total(worker: WorkerProcess, name: str, **labels: str) -> float:
-    """The sum of metric ``name`` over its series (those with ``labels``) on the worker's /metrics."""
-    samples = metric_samples(worker.metrics(), name)
-    return sum(v for key, v in samples.items() if set(labels.items()) <= set(key))
+    return metric_total(worker.metrics(), name, **labels)
 
 
 def _posts_matched(worker: WorkerProcess) -> float:
@@ -229,8 +227,7 @@ def _brand_stage_counted(worker: WorkerProcess) -> float:
 
 def _records_processed(worker: WorkerProcess) -> float:
     """Every record the ingest agent took (valid or not) is observed once in the Kafka latency histogram."""
-    samples = metric_samples(worker.metrics(), "crisiswatch_kafka_latency_seconds_count")
-    return sum(samples.values())
+    return _total(worker, "crisiswatch_kafka_latency_seconds_count")
 
 
 # --------------------------------------------------------------------------- promtool
