@@ -16,7 +16,9 @@
 * ``per_brand`` keeps per-brand 1-minute tumbling counts (total and by platform,
   by the post's own ``created_at``) and runs each brand's detectors and incident
   lifecycle (:class:`streams.brand_stage.BrandStage`); every incident decision is
-  written to the ``incidents`` topic before anything is delivered.
+  written to the ``incidents`` topic before anything is delivered, and before
+  the state that follows it is saved. ``advance_quiet_brands`` closes buckets
+  on a timer when the watermark moves without posts arriving.
 * ``notify`` delivers the outbox to the configured receivers, at least once and
   idempotently (:mod:`streams.alerting`).
 
@@ -34,7 +36,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -70,6 +72,8 @@ BY_BRAND_MESSAGE_BYTES = 256 * 1024
 BRAND_BATCH = 50
 BRAND_WITHIN_S = 0.05
 LAG_INTERVAL_S = 5.0
+#: How often buckets close without posts arriving (see :meth:`streams.brand_stage.BrandStage.tick`).
+ADVANCE_INTERVAL_S = 5.0
 
 
 def build_app(config: Config, scorer: Any | None = None) -> faust.App:
@@ -146,18 +150,23 @@ def build_app(config: Config, scorer: Any | None = None) -> faust.App:
                                       headers=headers)
                     metrics.DLQ.labels(reason=letter.reason).inc()
 
+    def send_incident(brand: str, event: dict[str, Any]) -> Awaitable[Awaitable[Any]]:
+        return outbox.send(key=brand.encode(), value=orjson.dumps(event))
+
     @app.agent(by_brand)
     async def per_brand(stream: faust.StreamT) -> None:
         async for events in stream.take_events(BRAND_BATCH, within=BRAND_WITHIN_S):
             began = time.perf_counter()
-            incidents, failed = brand_stage.process(events)
-            for brand, event in incidents:
-                await outbox.send(key=brand.encode(), value=orjson.dumps(event))
+            failed = await brand_stage.handle(events, send_incident)
             for failure in failed:
                 await _send_dead_letter(dlq, failure.event.message,
                                         DeadLetter(0, failure.raw, "processing_error", failure.reason))
                 metrics.DLQ.labels(reason="processing_error").inc()
             metrics.BATCH_SECONDS.labels(agent="per_brand").observe(time.perf_counter() - began)
+
+    @app.timer(ADVANCE_INTERVAL_S)
+    async def advance_quiet_brands() -> None:
+        await brand_stage.tick(send_incident)
 
     @app.agent(outbox)
     async def notify(stream: faust.StreamT) -> None:

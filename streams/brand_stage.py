@@ -10,8 +10,22 @@ partition and one worker holds all of its state. For each batch this stage
 * sets the detector gauges, and returns the incident events for the caller to
   write to the ``incidents`` outbox,
 * saves a brand's monitor state (table ``brand_monitors``) whenever it produced
-  events, and otherwise at most every ``STATE_FLUSH_SECONDS``: the state holds
-  up to thousands of stories, too much to write for every batch.
+  events, and otherwise at most every ``STATE_FLUSH_SECONDS`` while it changes:
+  the state holds up to thousands of stories, too much to write for every batch.
+
+:meth:`BrandStage.handle` does this for a batch in the order that loses no
+incident event: the events are written to the outbox and acknowledged by the
+broker *before* the state that follows them is saved. A crash in between
+restarts from the older state and decides the same events again (the notifier
+drops what it already delivered); the other order could save a state whose
+events never reached the outbox, and they would never be decided again.
+
+:meth:`BrandStage.tick` runs the same without posts, on a timer: buckets close
+when the watermark passes them, and a watermark can move with no post arriving
+(a stopped ingest worker's stamps expire after ``worker.source_timeout_seconds``).
+Without it, a worker restarted after a crash re-read the dead worker's last
+stamps, held every post in the monitors' buffers until they expired, and then,
+the stream being quiet, never closed another bucket: the incident stayed open.
 
 After a crash the counts are exact up to the committed offsets; a monitor
 restarts from its last saved state, so the detectors may miss what came between
@@ -21,12 +35,13 @@ incident lifecycle stays consistent with what was written to the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +63,11 @@ STATE_FLUSH_SECONDS = 10.0
 LIVE = ""
 log = logging.getLogger("crisiswatch")
 SEVERITY_VALUE = {"none": 0, "watch": 1, "warning": 2, "critical": 3}
+#: An incident event for the outbox: (brand, event).
+Outgoing = tuple[str, dict[str, Any]]
+#: Writes one event to the outbox; what it returns is awaited for the broker's acknowledgement
+#: (Faust's ``topic.send``, which returns the delivery future).
+Send = Callable[[str, dict[str, Any]], Awaitable[Awaitable[Any]]]
 
 
 def bucket_key(brand: str, bucket_start: int) -> str:
@@ -90,8 +110,10 @@ class Failure:
 class BrandStage:
     """Counts, monitors and their tables for the brands this worker owns (see module docstring)."""
 
-    def __init__(self, config: Config, counts: Any, monitor_states: Any, tracker: IncidentTracker) -> None:
+    def __init__(self, config: Config, counts: Any, monitor_states: Any, tracker: IncidentTracker,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self.counts = counts
         self.monitor_states = monitor_states
         self.tracker = tracker
@@ -100,6 +122,10 @@ class BrandStage:
         self.monitors: dict[str, BrandMonitor] = {}
         self.partition_of: dict[str, int] = {}
         self.saved_at: dict[str, float] = {}
+        #: brands whose monitor changed since its state was last saved
+        self.unsaved: set[str] = set()
+        #: one batch or tick at a time: each emits its events and saves before the next decides any
+        self._turn = asyncio.Lock()
         #: one per partition of ``posts.by_brand``: a partition is read in order, so the stamps it
         #: carries match its posts, while another partition may be read far ahead or behind
         self.watermarks: dict[int, SourceWatermark] = {}
@@ -114,12 +140,13 @@ class BrandStage:
         for brand, monitor in self.monitors.items():
             try:
                 self.monitor_states.data[brand] = pack_state(monitor.to_state())
-            except Exception:  # as in _save; the changelog still holds the last state saved
+            except Exception:  # as in save; the changelog still holds the last state saved
                 log.exception("brand %s: packing the monitor's state on a rebalance failed", brand)
                 self.monitor_states.data.pop(brand, None)
         self.monitors.clear()
         self.partition_of.clear()
         self.watermarks.clear()
+        self.unsaved.clear()
 
     def monitor(self, brand: str) -> BrandMonitor:
         monitor = self.monitors.get(brand)
@@ -131,14 +158,35 @@ class BrandStage:
                 self.monitor_states.data[brand] = LIVE  # the monitor holds it now
         return monitor
 
-    def process(self, events: Sequence[EventT]) -> tuple[list[tuple[str, dict[str, Any]]], list[Failure]]:
-        """Handle one batch of ``posts.by_brand`` events (each a JSON array of posts, or one post).
+    async def handle(self, events: Sequence[EventT], send: Send) -> list[Failure]:
+        """Process a batch, write its incident events with ``send``, and once acknowledged save the states.
 
-        Returns the incident events as (brand, event) and the posts that could not be processed
-        with the reason (a bug: they are dead-lettered by the caller; the others go on).
+        Returns the posts that could not be processed (see :meth:`process`).
+        """
+        async with self._turn:
+            outgoing, failed = self.process(events)
+            await self._emit(outgoing, send)
+        return failed
+
+    async def tick(self, send: Send) -> None:
+        """As :meth:`handle` without posts: close what the watermark has passed since the last batch."""
+        async with self._turn:
+            await self._emit(self.advance(), send)
+
+    async def _emit(self, outgoing: list[Outgoing], send: Send) -> None:
+        acknowledgements = [await send(brand, event) for brand, event in outgoing]
+        await asyncio.gather(*acknowledgements)
+        self.save({brand for brand, _ in outgoing})
+
+    def process(self, events: Sequence[EventT]) -> tuple[list[Outgoing], list[Failure]]:
+        """Count and evaluate one batch of ``posts.by_brand`` events (each a JSON array of posts, or one post).
+
+        Returns the incident events and the posts that could not be processed with the reason
+        (a bug: they are dead-lettered by the caller; the others go on). Saving the monitors'
+        states is left to :meth:`save`, once the events are in the outbox.
         """
         size = self.config.worker.bucket_seconds
-        now = time.time()
+        now = self.clock()
         changed: dict[str, tuple[int, dict[str, int]]] = {}
         evaluations: list[Evaluation] = []
         failed: list[Failure] = []
@@ -151,7 +199,9 @@ class BrandStage:
             except Exception as exc:  # written by our own ingest step: only a bug gets here
                 failed.append(Failure(event, event.value, repr(exc)[:300]))
                 continue
-            watermark = self.watermarks.setdefault(partition, SourceWatermark())
+            watermark = self.watermarks.get(partition)
+            if watermark is None:
+                watermark = self.watermarks[partition] = SourceWatermark(self.config.worker.source_timeout_seconds)
             for message in decoded if isinstance(decoded, list) else [decoded]:
                 try:
                     brand = message["brand"]
@@ -163,6 +213,7 @@ class BrandStage:
                     failed.append(Failure(event, orjson.dumps(message), repr(exc)[:300]))
                     continue
                 self.partition_of[brand] = partition
+                self.unsaved.add(brand)
                 watermark.observe(message.get("src", ""), _or_minus_inf(message.get("wm")), now)
                 try:
                     evaluations.extend(monitor.add_post(post, message["negativity"], message["complaint"],
@@ -191,30 +242,43 @@ class BrandStage:
         metrics.observe_many(metrics.PIPELINE_LATENCY, latencies)
         for brand, n in complaints.items():
             metrics.COMPLAINTS.labels(brand=metrics.brand_label(brand, self.known)).inc(n)
-        for brand, monitor in self.monitors.items():  # brands that were quiet in this batch
+        return self._advance(now, evaluations), failed
+
+    def advance(self) -> list[Outgoing]:
+        """Close, for every live monitor, the buckets its partition's watermark has passed; the incident events."""
+        return self._advance(self.clock(), [])
+
+    def _advance(self, now: float, evaluations: list[Evaluation]) -> list[Outgoing]:
+        for brand, monitor in self.monitors.items():  # the brands of the batch, and the quiet ones
             watermark = self.watermarks.get(self.partition_of.get(brand, -1))
             if watermark is not None:
+                before = monitor.watermark
                 try:
                     evaluations.extend(monitor.advance(watermark.value(now)))
-                except Exception:  # as above; no post to blame, and the next batch tries again
+                except Exception:  # as in process; no post to blame, and the next batch tries again
                     log.exception("brand %s: the monitor failed to advance", brand)
+                if monitor.watermark != before:
+                    self.unsaved.add(brand)
             if monitor.late_posts:  # counted by the monitor, exported (and reset) here
                 metrics.LATE_POSTS.labels(brand=metrics.brand_label(brand, self.known)).inc(monitor.late_posts)
                 monitor.late_posts = 0
-        outbox = []
+        outgoing = []
         for evaluation in evaluations:
-            outbox.extend((evaluation.brand, event) for event in evaluation.events)
+            outgoing.extend((evaluation.brand, event) for event in evaluation.events)
             try:
                 self._export(evaluation)
             except Exception:  # a bug in a metric must cost that metric, not the incident or the worker
                 log.exception("brand %s: exporting the metrics of a closed bucket failed", evaluation.brand)
-        self._save({e.brand for e in evaluations if e.events})
-        return outbox, failed
+        return outgoing
 
-    def _save(self, with_events: set[str]) -> None:
+    def save(self, with_events: Iterable[str] = ()) -> None:
+        """Save the states of the brands in ``with_events``, and of the others that changed over
+        :data:`STATE_FLUSH_SECONDS` ago; to the changelog only (see :data:`LIVE`)."""
         now = time.monotonic()
+        with_events = set(with_events)
         for brand, monitor in self.monitors.items():
-            if brand in with_events or now - self.saved_at.get(brand, 0.0) >= STATE_FLUSH_SECONDS:
+            if brand in with_events or (brand in self.unsaved
+                                        and now - self.saved_at.get(brand, 0.0) >= STATE_FLUSH_SECONDS):
                 partition = self.partition_of.get(brand)
                 if partition is None:
                     continue
@@ -226,6 +290,7 @@ class BrandStage:
                     log.exception("brand %s: saving the monitor's state failed", brand)
                     continue
                 self.saved_at[brand] = now
+                self.unsaved.discard(brand)
 
     def _export(self, e: Evaluation) -> None:
         brand = metrics.brand_label(e.brand, self.known)

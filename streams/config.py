@@ -116,6 +116,8 @@ class WorkerSettings:
     allowed_lateness_seconds: int = 120
     bucket_seconds: int = 60
     max_unlisted_brands: int = 100
+    #: an ingest worker not heard from this long stops holding event time back (see streams/watermark.py)
+    source_timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,8 @@ def parse_config(raw: Any, path: str = DEFAULT_PATH, env: Mapping[str, str] | No
                                            "worker.allowed_lateness_seconds", 0, 86400),
         bucket_seconds=v.integer(w.get("bucket_seconds", 60), "worker.bucket_seconds", 1, 3600),
         max_unlisted_brands=v.integer(w.get("max_unlisted_brands", 100), "worker.max_unlisted_brands", 0, 1_000_000),
+        source_timeout_seconds=v.integer(w.get("source_timeout_seconds", 60), "worker.source_timeout_seconds",
+                                         1, 86400),
     )
 
     n = v.mapping(root.get("negativity", {}), "negativity")

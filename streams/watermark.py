@@ -56,7 +56,15 @@ class PartitionWatermark:
 
 
 class SourceWatermark:
-    """The per-brand side: the oldest watermark among the ingest workers heard from within ``ttl`` seconds."""
+    """The per-brand side: the oldest watermark among the ingest workers heard from within ``ttl`` seconds.
+
+    A worker that stopped is forgotten once its ttl has passed; until then its last stamp holds time
+    back. When nobody was heard within the ttl (the stream went quiet), the worker heard from last
+    speaks for all: the ingest workers send stamps only with posts, so a quiet stream is a caught-up
+    one, and its last stamp is how far time has got. Answering "no watermark" there instead left
+    a worker restarted after a crash, which re-reads the dead worker's last stamps first, with no
+    watermark at all once the rest was read quickly: no bucket closed again until new posts came.
+    """
 
     def __init__(self, ttl_seconds: float = 60.0) -> None:
         self.ttl_seconds = ttl_seconds
@@ -68,4 +76,6 @@ class SourceWatermark:
 
     def value(self, now: float) -> float:
         live = [wm for wm, heard in self.latest.values() if now - heard <= self.ttl_seconds]
-        return min(live, default=float("-inf"))
+        if live:
+            return min(live)
+        return max(self.latest.values(), key=lambda stamp: stamp[1], default=(float("-inf"), 0.0))[0]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import orjson
+import pytest
 from prometheus_client import REGISTRY, generate_latest
 
+from streams import brand_stage as brand_stage_module
 from streams.backtest import tracker_from
 from streams.brand_stage import LIVE, BrandStage, unpack_state
 from streams.config import load_config
@@ -24,17 +27,29 @@ class Table:
         self.changelog.append((partition, key, value))
 
 
-def event(i: int, brand: str, platform: str = "twitter", t: float = T0) -> SimpleNamespace:
+def event(i: int, brand: str, platform: str = "twitter", t: float = T0, source: str = "w") -> SimpleNamespace:
     message = {"id": f"p{i}", "platform": platform, "text": "hello", "created_at": "x", "created_at_s": t + i,
                "author": {"id": "a", "handle": "h", "followers": 1}, "brand": brand, "negativity": 0.1,
-               "complaint": False, "wm": t + i, "src": "w"}
+               "complaint": False, "wm": t + i, "src": source}
     return SimpleNamespace(value=orjson.dumps(message), message=SimpleNamespace(topic="t", partition=0, offset=i))
 
 
-def stage() -> tuple[BrandStage, Table]:
+def stage(clock=None) -> tuple[BrandStage, Table]:
     config = load_config(REPO / "crisiswatch.yaml")
     counts = Table()
-    return BrandStage(config, counts, Table(), tracker_from(config)), counts
+    extra = {"clock": clock} if clock else {}
+    return BrandStage(config, counts, Table(), tracker_from(config), **extra), counts
+
+
+async def acknowledged(brand: str, event: dict) -> asyncio.Future:
+    """A ``send`` whose record the broker has acknowledged at once."""
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
+def handle(brand_stage: BrandStage, events: list) -> list:
+    return asyncio.run(brand_stage.handle(events, acknowledged))
 
 
 def test_platforms_are_folded_like_the_metrics_so_total_stays_the_total():
@@ -77,20 +92,20 @@ def test_a_state_that_cannot_be_saved_costs_that_save_not_the_batch(monkeypatch)
     broken = brand_stage.monitor("brewbox")
     monkeypatch.setattr(broken, "to_state", lambda: {"reach": 1 << 70})  # orjson refuses ints past 64 bits
     events = [event(i, "skyway" if i % 2 else "brewbox", t=T0 + 50 * i) for i in range(10)]
-    _, failed = brand_stage.process(events)
+    failed = handle(brand_stage, events)
     assert failed == []
     assert {key.split("|")[0] for key in counts.data} == {"skyway", "brewbox"}
     saved = {key for _, key, _ in brand_stage.monitor_states.changelog}
     assert "skyway" in saved and "brewbox" not in saved  # tried again with the next batch
     monkeypatch.undo()
-    brand_stage.process([event(20, "brewbox", t=T0 + 1000)])
+    handle(brand_stage, [event(20, "brewbox", t=T0 + 1000)])
     assert "brewbox" in {key for _, key, _ in brand_stage.monitor_states.changelog}
 
 
 def test_a_live_monitors_state_is_held_once_and_put_back_into_the_table_on_a_rebalance():
     brand_stage, _ = stage()
     states = brand_stage.monitor_states
-    brand_stage.process([event(i, "skyway", t=T0 + 20 * i) for i in range(30)])
+    handle(brand_stage, [event(i, "skyway", t=T0 + 20 * i) for i in range(30)])
     [packed] = [value for _, key, value in states.changelog if key == "skyway"][-1:]
     assert states.data["skyway"] == LIVE, "the packed state goes to the changelog, not into memory too"
     live = brand_stage.monitor("skyway").to_state()
@@ -131,3 +146,78 @@ def test_every_configured_brand_has_its_event_counters_at_zero_before_any_event(
                              ("crisiswatch_late_posts_total", f'brand="{brand}"')):
             assert f"{name}{{{labels}}}" in exposed, (name, labels)
     assert 'crisiswatch_dlq_posts_total{reason="not_json"}' in exposed
+
+
+def test_a_batchs_incident_events_are_acknowledged_before_the_state_after_them_is_saved(monkeypatch):
+    """The other order could save a state whose events never reach the outbox: after a crash they are never
+    decided again (the restored monitor has them behind it), and the incident never opens or resolves."""
+    brand_stage, _ = stage()
+    states = brand_stage.monitor_states
+    incident = {"kind": "open", "incident_id": "skyway-1"}
+    process = brand_stage.process
+    monkeypatch.setattr(brand_stage, "process", lambda events: (process(events)[0] + [("skyway", incident)], []))
+
+    async def batch(outcome: BaseException | None) -> list:
+        sent, acknowledgement = [], asyncio.get_running_loop().create_future()
+
+        async def send(brand: str, event: dict) -> asyncio.Future:
+            sent.append((brand, event))
+            return acknowledgement
+
+        handling = asyncio.create_task(brand_stage.handle([event(len(states.changelog), "skyway")], send))
+        await asyncio.sleep(0.05)
+        assert sent == [("skyway", incident)] and not handling.done()
+        saved_before = len(states.changelog)
+        if outcome is None:
+            acknowledgement.set_result(None)
+        else:
+            acknowledgement.set_exception(outcome)
+        try:
+            await handling
+        finally:
+            saved = [key for _, key, _ in states.changelog]
+        return [saved_before, saved]
+
+    assert asyncio.run(batch(None)) == [0, ["skyway"]]
+    with pytest.raises(ConnectionError):  # the broker refused it: the agent fails, nothing is saved
+        asyncio.run(batch(ConnectionError("broker gone")))
+    assert [key for _, key, _ in states.changelog] == ["skyway"]
+
+
+@pytest.mark.parametrize("quiet_seconds", [60, 3600])
+def test_a_tick_closes_buckets_once_a_stopped_workers_stamps_expire_with_no_post_arriving(quiet_seconds):
+    """A worker restarted after a kill re-reads the dead ingest worker's last stamps; they hold the watermark
+    back for ``worker.source_timeout_seconds``. With the stream quiet after that, only a tick closes the buckets
+    (the kill test on the real broker once waited 240 s for an incident that never resolved)."""
+    now = [1_000_000.0]
+    brand_stage, _ = stage(clock=lambda: now[0])
+    dead = event(0, "skyway", t=T0, source="dead-worker")
+    alive = [event(i, "skyway", t=T0 + 60 * i, source="new-worker") for i in range(1, 31)]
+    brand_stage.process([dead])  # re-read first: it sits before the restarted worker's posts in the partition
+    now[0] += 1
+    brand_stage.process(alive)
+    monitor = brand_stage.monitor("skyway")
+    held_at = monitor.next_bucket
+    assert held_at is not None and held_at <= T0 + 60, "the dead worker's stamp holds time back"
+    assert brand_stage.advance() == [] and monitor.next_bucket == held_at, "within its ttl it still does"
+
+    now[0] += quiet_seconds  # the dead worker's stamps expire (and with 3600, everybody's); no post arrives
+    asyncio.run(brand_stage.tick(acknowledged))
+    assert monitor.next_bucket >= T0 + 25 * 60
+    assert sum(1 for _, key, _ in brand_stage.monitor_states.changelog if key == "skyway") >= 1
+
+
+def test_a_monitor_is_saved_again_only_once_it_changed(monkeypatch):
+    """Ticks run every few seconds on an idle worker: unchanged states are not written to the changelog again."""
+    monkeypatch.setattr(brand_stage_module, "STATE_FLUSH_SECONDS", 0.0)
+    now = [1_000_000.0]
+    brand_stage, _ = stage(clock=lambda: now[0])
+    changelog = brand_stage.monitor_states.changelog
+    handle(brand_stage, [event(0, "skyway", t=T0)])
+    assert [key for _, key, _ in changelog] == ["skyway"]
+    for _ in range(3):
+        now[0] += 5
+        asyncio.run(brand_stage.tick(acknowledged))
+    assert len(changelog) == 1
+    handle(brand_stage, [event(1, "skyway", t=T0 + 300)])
+    assert len(changelog) == 2

@@ -118,7 +118,7 @@ def test_hostile_but_valid_posts_pass_ingest_and_the_brand_stage(posts: list[Hos
         for name, n in row.items():
             totals[(key.rsplit("|", 1)[0], name)] += n
     assert totals == counts_page_view(Counter((p.brand, p.platform) for p in posts))
-    stage._save({p.brand for p in posts})
+    stage.save({p.brand for p in posts})
     for brand in {p.brand for p in posts}:
         assert pack_state(stage.monitor(brand).to_state())
 

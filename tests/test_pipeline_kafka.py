@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
+import orjson
 import pytest
+from kafka import KafkaProducer
 
 from streams.app import INGEST_BATCH
 from streams.localstack import WorkerProcess, write_config
@@ -14,6 +17,7 @@ from tests.kafka_helpers import (
     expected_counts,
     make_posts,
     metric_samples,
+    metric_total,
     posts_by_brand_platform,
     produce,
     read_topic,
@@ -125,3 +129,45 @@ def test_restarted_worker_resumes_from_committed_offsets(setup, tmp_path, worker
                           - table_totals(bootstrap, f"{name}-brand_minute_counts-changelog")),
              30, "table counts of both halves")
 
+
+
+def test_a_quiet_stream_closes_its_buckets_once_a_stopped_workers_watermark_expires(kafka, tmp_path, workers):
+    """A worker restarted after a crash first re-reads what the dead worker forwarded, stamped with the dead
+    worker's watermark; that holds event time back until ``worker.source_timeout_seconds`` pass. If the stream
+    is quiet by then, no post comes to move time on: the worker's timer must (a CI run once waited 240 s for
+    an incident that never resolved). Here the dead worker's record is written to ``posts.by_brand`` directly."""
+    from streams.app import forward_value
+    from streams.config import load_config
+    from streams.ingest import Ingestor
+    from streams.matching import BrandMatcher
+    from streams.posts_reader import partition_for_key
+
+    name = unique_name("quiet")
+    config_path = write_config(tmp_path / "crisiswatch.yaml", kafka, app_id=name, topic_prefix=f"{name}.",
+                               extra={"worker": {"source_timeout_seconds": 5}})
+    config = load_config(config_path)
+    start = 1_795_000_000.0 // 60 * 60
+    raw = [orjson.dumps({"id": f"q{i}", "platform": "twitter", "text": f"flying @SkywayAir again ({i})",
+                         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 60 * i)),
+                         "author": {"id": f"u{i}", "handle": f"user{i}", "followers": 10}})
+           for i in range(181)]
+    [dead] = Ingestor(BrandMatcher(config.brands), config.brand_names).process(raw[:1], time.time()).forwarded
+    assert dead.brand == "skyway"
+    dead_record = b"[" + forward_value(dead, {"wm": start, "src": "dead-worker:1", "ts": time.time()}) + b"]"
+
+    worker = WorkerProcess(config_path, tmp_path).start()
+    workers.append(worker)
+    worker.wait_ready()
+    producer = KafkaProducer(bootstrap_servers=kafka)
+    producer.send(f"{name}.posts.by_brand", dead_record,
+                  partition=partition_for_key(b"skyway", config.kafka.topic_partitions))
+    producer.flush()
+    producer.close()
+    produce(kafka, f"{name}.posts", raw[1:])  # three hours of posts, read by the worker's own ingest step
+
+    def closed() -> float:
+        return metric_total(worker.metrics(), "crisiswatch_buckets_closed_total", brand="skyway")
+
+    # Closable: up to the last post's minute, less the allowed lateness and the bucket still open.
+    wait_for(lambda: closed() >= 175, 60, "the buckets up to the newest watermark closed", state=closed)
+    assert metric_total(worker.metrics(), "crisiswatch_posts_total", brand="skyway") == 180

@@ -51,6 +51,21 @@ def test_per_brand_side_takes_the_oldest_live_source():
     assert s.value(now=10) == 1000.0
     s.observe("a", 500.0, now=20)  # an older stamp from the same source never moves it back
     assert s.value(now=20) == 1000.0
-    assert s.value(now=100) == -math.inf  # nobody heard from within the ttl
+    assert s.value(now=70) == 1000.0  # b is forgotten, a still holds time back
     s.observe("b", 3100.0, now=100)
-    assert s.value(now=100) == 3100.0
+    assert s.value(now=100) == 3100.0  # a is forgotten
+
+
+def test_a_quiet_stream_keeps_the_watermark_of_the_worker_heard_from_last():
+    """Stamps come only with posts: when nobody was heard within the ttl, the last one heard speaks for all.
+
+    A worker restarted after a crash re-reads the dead worker's stamps first, then its own; once the
+    stream is quiet the dead worker must not hold time back for ever, nor may time be lost altogether.
+    """
+    s = SourceWatermark(ttl_seconds=60)
+    assert s.value(now=0) == -math.inf  # nothing heard yet: nothing closes
+    s.observe("dead", 1000.0, now=0)
+    s.observe("restarted", 9000.0, now=2)
+    assert s.value(now=30) == 1000.0  # within its ttl the dead worker's stamp still holds time back
+    assert s.value(now=61) == 9000.0
+    assert s.value(now=3600) == 9000.0  # nobody heard within the ttl: the last one heard
