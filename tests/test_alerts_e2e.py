@@ -41,7 +41,7 @@ from tests.conftest import unique_name
 from tests.fakes import Failure, FakeWebhook, for_seconds
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
-from tests.kafka_helpers import metric_samples, read_topic, table_totals, wait_for
+from tests.kafka_helpers import metric_samples, metric_total, read_topic, table_totals, wait_for
 from tests.slack_safety import check_slack
 
 pytestmark = pytest.mark.kafka
@@ -272,6 +272,17 @@ def _committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
     return committed, end
 
 
+def _restart_state(pager: FakePagerDuty, worker: WorkerProcess) -> str:
+    """What a timed-out wait for the resolve reports: the pages, how far the worker got, its last log lines."""
+    try:
+        text = worker.metrics()
+    except OSError as exc:  # the worker is gone: its log says why
+        text = f"# no metrics: {exc}"
+    seen = {name: metric_total(text, name, brand="skyway") for name in
+            ("crisiswatch_posts_total", "crisiswatch_buckets_closed_total", "crisiswatch_incidents_open")}
+    return f"{ {k: p['status'] for k, p in pager.pages.items()} }; skyway {seen}; log:\n{worker.log_tail(30)}"
+
+
 def test_a_worker_killed_mid_incident_posts_and_pages_nothing_twice(scenario, kafka, tmp_path, workers, receivers):
     slack, pager, hook = receivers
     name = unique_name("kill")
@@ -292,7 +303,7 @@ def test_a_worker_killed_mid_incident_posts_and_pages_nothing_twice(scenario, ka
     workers.append(second)
     second.wait_ready()
     wait_for(lambda: _resolved(pager, "skyway"), 240, "the restarted worker to resolve the incident",
-             state=lambda: {k: p["status"] for k, p in pager.pages.items()})
+             state=lambda: _restart_state(pager, second))
     time.sleep(3)
     incident_id = _check_one_alert_per_crisis(slack, pager)
     _check_plain_text(slack, pager, incident_id)
