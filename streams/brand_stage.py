@@ -146,7 +146,7 @@ class BrandStage:
         self.monitors.clear()
         self.partition_of.clear()
         self.watermarks.clear()
-        self.unsaved.clear()
+        # ``unsaved`` stays: a brand rebuilt here from the table's memory still has its changes to save
 
     def monitor(self, brand: str) -> BrandMonitor:
         monitor = self.monitors.get(brand)
