@@ -126,6 +126,21 @@ def _resolved(pager: FakePagerDuty, brand: str) -> bool:
     return any(k.startswith(brand) and p["status"] == "resolved" for k, p in pager.pages.items())
 
 
+def _wait_for_slack_resolved(slack: FakeSlack, pager: FakePagerDuty) -> None:
+    """Slack gets the resolve in parallel with PagerDuty, behind its 1-per-second channel limiter: wait for it."""
+    def shows_resolved() -> bool:
+        ids = [k for k in pager.pages if k.startswith("skyway-")]
+        try:  # the fake server's thread may be adding a message right now
+            blocks = [json.dumps(m.get("blocks", [])) for m in slack.all_messages()]
+        except RuntimeError:
+            return False
+        mine = [b for b in blocks if any(i in b for i in ids)]
+        return bool(mine) and all("RESOLVED" in b.upper() for b in mine)
+
+    wait_for(shows_resolved, 60, "Slack's messages of the incident to show it resolved")
+    time.sleep(1)  # a thread reply may follow the edit
+
+
 def _check_one_alert_per_crisis(slack: FakeSlack, pager: FakePagerDuty) -> str:
     skyway_pages = {k: p for k, p in pager.pages.items() if k.startswith("skyway-")}
     assert len(skyway_pages) == 1, f"one page for the viral complaint, got {list(pager.pages)}"
@@ -231,7 +246,7 @@ def test_the_viral_complaint_is_one_slack_message_and_one_page_and_resolves(scen
     _replay(config, scenario / "posts.jsonl")
     wait_for(lambda: _resolved(pager, "skyway"), 240, "the viral complaint paged and then resolved",
              state=lambda: {k: p["status"] for k, p in pager.pages.items()})
-    time.sleep(3)  # let the last Slack edits land
+    _wait_for_slack_resolved(slack, pager)
     incident_id = _check_one_alert_per_crisis(slack, pager)
     assert slack.files, "the chart was uploaded"
     _check_plain_text(slack, pager, incident_id)
@@ -304,7 +319,7 @@ def test_a_worker_killed_mid_incident_posts_and_pages_nothing_twice(scenario, ka
     second.wait_ready()
     wait_for(lambda: _resolved(pager, "skyway"), 240, "the restarted worker to resolve the incident",
              state=lambda: _restart_state(pager, second))
-    time.sleep(3)
+    _wait_for_slack_resolved(slack, pager)
     incident_id = _check_one_alert_per_crisis(slack, pager)
     _check_plain_text(slack, pager, incident_id)
     # One page (one dedup_key, checked above). The event in flight at the kill may reach PagerDuty a second
