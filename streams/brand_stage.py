@@ -16,9 +16,12 @@ partition and one worker holds all of its state. For each batch this stage
 :meth:`BrandStage.handle` does this for a batch in the order that loses no
 incident event: the events are written to the outbox and acknowledged by the
 broker *before* the state that follows them is saved. A crash in between
-restarts from the older state and decides the same events again (the notifier
-drops what it already delivered); the other order could save a state whose
-events never reached the outbox, and they would never be decided again.
+restarts from the older state and decides events with the same sequence
+numbers again (the notifier drops the numbers it already delivered); the other
+order could save a state whose events never reached the outbox, and they would
+never be decided again. (If the saved state is older than the committed
+offsets, the repeat is decided without the posts in between and can differ
+from the first; the first, in the outbox, is what receivers get.)
 
 :meth:`BrandStage.tick` runs the same without posts, on a timer: buckets close
 when the watermark passes them, and a watermark can move with no post arriving
