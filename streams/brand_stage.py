@@ -44,7 +44,7 @@ import logging
 import time
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,11 +274,10 @@ class BrandStage:
                 log.exception("brand %s: exporting the metrics of a closed bucket failed", evaluation.brand)
         return outgoing
 
-    def save(self, with_events: Iterable[str] = ()) -> None:
+    def save(self, with_events: Collection[str] = ()) -> None:
         """Save the states of the brands in ``with_events``, and of the others that changed over
         :data:`STATE_FLUSH_SECONDS` ago; to the changelog only (see :data:`LIVE`)."""
         now = time.monotonic()
-        with_events = set(with_events)
         for brand, monitor in self.monitors.items():
             if brand in with_events or (brand in self.unsaved
                                         and now - self.saved_at.get(brand, 0.0) >= STATE_FLUSH_SECONDS):
@@ -314,11 +313,10 @@ class BrandStage:
             metrics.STORY_TOP_POSTS.labels(brand=brand, rank=str(rank)).set(story.posts if story else 0)
             metrics.STORY_TOP_VELOCITY.labels(brand=brand, rank=str(rank)).set(
                 _finite(story.velocity) if story else 0.0)
-        for detector, fired in (("volume", e.volume.alert), ("shift", e.shift.alert)):
-            if fired:
+        fired = {"volume": e.volume.alert, "shift": e.shift.alert, "story": "viral_story" in e.decision.signals}
+        for detector in metrics.DETECTORS:  # the names the zero series were made with
+            if fired[detector]:
                 metrics.DETECTOR_ALERTS.labels(brand=brand, detector=detector).inc()
-        if "viral_story" in e.decision.signals:
-            metrics.DETECTOR_ALERTS.labels(brand=brand, detector="story").inc()
         metrics.INCIDENT_SEVERITY.labels(brand=brand).set(SEVERITY_VALUE[str(e.decision.severity)])
         metrics.INCIDENTS_OPEN.labels(brand=brand).set(e.open_incidents)
         for event in e.events:

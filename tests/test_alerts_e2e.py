@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -126,16 +127,24 @@ def _resolved(pager: FakePagerDuty, brand: str) -> bool:
     return any(k.startswith(brand) and p["status"] == "resolved" for k, p in pager.pages.items())
 
 
+def _messages_of(slack: FakeSlack, incident_ids: Iterable[str]) -> list[dict]:
+    """Slack's top-level messages that show one of ``incident_ids``."""
+    ids = list(incident_ids)
+    return [m for m in slack.all_messages() if any(i in json.dumps(m.get("blocks", [])) for i in ids)]
+
+
+def _shows_resolved(message: dict) -> bool:
+    return "RESOLVED" in json.dumps(message["blocks"]).upper()
+
+
 def _wait_for_slack_resolved(slack: FakeSlack, pager: FakePagerDuty) -> None:
     """Slack gets the resolve in parallel with PagerDuty, behind its 1-per-second channel limiter: wait for it."""
     def shows_resolved() -> bool:
-        ids = [k for k in pager.pages if k.startswith("skyway-")]
         try:  # the fake server's thread may be adding a message right now
-            blocks = [json.dumps(m.get("blocks", [])) for m in slack.all_messages()]
+            mine = _messages_of(slack, [k for k in pager.pages if k.startswith("skyway-")])
         except RuntimeError:
             return False
-        mine = [b for b in blocks if any(i in b for i in ids)]
-        return bool(mine) and all("RESOLVED" in b.upper() for b in mine)
+        return bool(mine) and all(_shows_resolved(m) for m in mine)
 
     wait_for(shows_resolved, 60, "Slack's messages of the incident to show it resolved")
     time.sleep(1)  # a thread reply may follow the edit
@@ -153,10 +162,10 @@ def _check_one_alert_per_crisis(slack: FakeSlack, pager: FakePagerDuty) -> str:
              and incident_id in json.dumps(r.body.get("blocks", []))]
     channels = [p["channel"] for p in posts]
     assert posts and len(channels) == len(set(channels)), f"one message per channel, got {channels}"
-    for message in (m for m in slack.all_messages() if incident_id in json.dumps(m.get("blocks", []))):
+    for message in _messages_of(slack, [incident_id]):
         assert message["edits"], "later updates edit the original message"
         assert message["replies"], "and add a thread of updates"
-        assert "RESOLVED" in json.dumps(message["blocks"]).upper()
+        assert _shows_resolved(message)
     return incident_id
 
 

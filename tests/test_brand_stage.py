@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import orjson
@@ -34,11 +36,10 @@ def event(i: int, brand: str, platform: str = "twitter", t: float = T0, source: 
     return SimpleNamespace(value=orjson.dumps(message), message=SimpleNamespace(topic="t", partition=0, offset=i))
 
 
-def stage(clock=None) -> tuple[BrandStage, Table]:
+def stage(clock: Callable[[], float] = time.time) -> tuple[BrandStage, Table]:
     config = load_config(REPO / "crisiswatch.yaml")
     counts = Table()
-    extra = {"clock": clock} if clock else {}
-    return BrandStage(config, counts, Table(), tracker_from(config), **extra), counts
+    return BrandStage(config, counts, Table(), tracker_from(config), clock), counts
 
 
 async def acknowledged(brand: str, event: dict) -> asyncio.Future:
@@ -172,11 +173,8 @@ def test_a_batchs_incident_events_are_acknowledged_before_the_state_after_them_i
             acknowledgement.set_result(None)
         else:
             acknowledgement.set_exception(outcome)
-        try:
-            await handling
-        finally:
-            saved = [key for _, key, _ in states.changelog]
-        return [saved_before, saved]
+        await handling
+        return [saved_before, [key for _, key, _ in states.changelog]]
 
     assert asyncio.run(batch(None)) == [0, ["skyway"]]
     with pytest.raises(ConnectionError):  # the broker refused it: the agent fails, nothing is saved

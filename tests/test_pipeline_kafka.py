@@ -130,17 +130,16 @@ def test_restarted_worker_resumes_from_committed_offsets(setup, tmp_path, worker
              30, "table counts of both halves")
 
 
-
 def test_a_quiet_stream_closes_its_buckets_once_a_stopped_workers_watermark_expires(kafka, tmp_path, workers):
     """A worker restarted after a crash first re-reads what the dead worker forwarded, stamped with the dead
     worker's watermark; that holds event time back until ``worker.source_timeout_seconds`` pass. If the stream
     is quiet by then, no post comes to move time on: the worker's timer must (a CI run once waited 240 s for
     an incident that never resolved). Here the dead worker's record is written to ``posts.by_brand`` directly."""
-    from streams.app import forward_value
+    from streams.app import BY_BRAND_MESSAGE_BYTES, forward_value
     from streams.config import load_config
     from streams.ingest import Ingestor
     from streams.matching import BrandMatcher
-    from streams.posts_reader import partition_for_key
+    from streams.posts_reader import chunk_json_array, partition_for_key
 
     name = unique_name("quiet")
     config_path = write_config(tmp_path / "crisiswatch.yaml", kafka, app_id=name, topic_prefix=f"{name}.",
@@ -153,7 +152,8 @@ def test_a_quiet_stream_closes_its_buckets_once_a_stopped_workers_watermark_expi
            for i in range(181)]
     [dead] = Ingestor(BrandMatcher(config.brands), config.brand_names).process(raw[:1], time.time()).forwarded
     assert dead.brand == "skyway"
-    dead_record = b"[" + forward_value(dead, {"wm": start, "src": "dead-worker:1", "ts": time.time()}) + b"]"
+    [dead_record] = chunk_json_array([forward_value(dead, {"wm": start, "src": "dead-worker:1", "ts": time.time()})],
+                                     BY_BRAND_MESSAGE_BYTES)
 
     worker = WorkerProcess(config_path, tmp_path).start()
     workers.append(worker)
