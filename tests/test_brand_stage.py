@@ -219,3 +219,17 @@ def test_a_monitor_is_saved_again_only_once_it_changed(monkeypatch):
     assert len(changelog) == 1
     handle(brand_stage, [event(1, "skyway", t=T0 + 300)])
     assert len(changelog) == 2
+
+
+def test_each_detector_that_fired_in_a_closed_bucket_is_counted_under_its_name():
+    brand_stage, _ = stage()
+    closed = SimpleNamespace(
+        brand="skyway", posts=3, live_stories=1, top_stories=[], open_incidents=1, events=[],
+        volume=SimpleNamespace(expected=1.0, lower=0.0, upper=2.0, score=0.9, alert=True),
+        shift=SimpleNamespace(current_share=0.1, baseline_share=0.1, score=0.1, alert=False),
+        decision=SimpleNamespace(signals=["viral_story"], severity="warning"))
+    detectors = ("volume", "shift", "story")
+    before = [_sample("crisiswatch_detector_alerts_total", brand="skyway", detector=d) for d in detectors]
+    brand_stage._export(closed)
+    after = [_sample("crisiswatch_detector_alerts_total", brand="skyway", detector=d) for d in detectors]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 0, 1]
